@@ -1,0 +1,301 @@
+// Package api serves AlgoAuto over HTTP: health probes and the audit API
+// over the event log. Handlers read through small interfaces declared here;
+// every error leaves through writeError, which maps it to one JSON shape,
+// {"error":{"code","message"}}, and one status per code.
+//
+// The audit API has no authentication yet (users and JWT arrive with the
+// read-model work); the default address binds to 127.0.0.1 only.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// EventReader is what the audit API reads.
+type EventReader interface {
+	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+	Head(ctx context.Context) (eventstore.Position, error)
+}
+
+// Check is one readiness condition; it returns nil when satisfied.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Config configures the HTTP server.
+type Config struct {
+	Addr   string // default 127.0.0.1:8080
+	Logger *slog.Logger
+	// MaxEventsPerPage caps /api/v1/events?limit=; default 1000.
+	MaxEventsPerPage int
+	// Ready lists the conditions /health/ready requires.
+	Ready []Check
+	// Version is reported by /health.
+	Version string
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	events  EventReader
+	reg     *codec.Registry
+	mux     *http.ServeMux
+	srv     *http.Server
+	started time.Time
+}
+
+// NewServer builds the server and its routes.
+func NewServer(cfg Config, events EventReader, reg *codec.Registry) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxEventsPerPage <= 0 {
+		cfg.MaxEventsPerPage = 1000
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, events: events, reg: reg, mux: http.NewServeMux(), started: time.Now()}
+	s.mux.HandleFunc("GET /health", s.handleHealth)
+	s.mux.HandleFunc("GET /health/live", s.handleLive)
+	s.mux.HandleFunc("GET /health/ready", s.handleReady)
+	s.mux.HandleFunc("GET /api/v1/events", s.handleEvents)
+	s.mux.HandleFunc("GET /api/v1/events/head", s.handleHead)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+	})
+	s.srv = &http.Server{
+		Handler:           http.MaxBytesHandler(s.mux, 1<<20),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Handler returns the routes (tests serve them with httptest).
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Listen binds the configured address and returns the listener, so that a
+// bad address fails before anything else starts.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully within
+// 5 seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}
+
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "alive"})
+}
+
+type checkResult struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (s *Server) runChecks(ctx context.Context) ([]checkResult, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := make([]checkResult, 0, len(s.cfg.Ready))
+	ok := true
+	for _, c := range s.cfg.Ready {
+		res := checkResult{Name: c.Name, OK: true}
+		if err := c.Check(ctx); err != nil {
+			res.OK, res.Detail, ok = false, err.Error(), false
+		}
+		out = append(out, res)
+	}
+	return out, ok
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	checks, ok := s.runChecks(r.Context())
+	status := "ok"
+	if !ok {
+		status = "degraded"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status": status, "version": s.cfg.Version,
+		"uptime_seconds": int64(time.Since(s.started).Seconds()), "checks": checks,
+	})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	checks, ok := s.runChecks(r.Context())
+	code, status := http.StatusOK, "ready"
+	if !ok {
+		code, status = http.StatusServiceUnavailable, "not_ready"
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
+	h, err := s.events.Head(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(h)})
+}
+
+// handleEvents serves GET /api/v1/events?from=&limit=&stream=&type=.
+// from is exclusive (events after that position; 0 = the beginning);
+// stream is an exact stream name, or a prefix when it ends in '*'; type is
+// a comma-separated list; limit defaults to 100 and is capped.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := eventstore.ReadAllOptions{Count: 100}
+	if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, r, s.log, invalid("from", "must be a non-negative integer position, got %q", v))
+			return
+		}
+		opts.After = eventstore.Position(n)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, r, s.log, invalid("limit", "must be a positive integer, got %q", v))
+			return
+		}
+		opts.Count = min(n, s.cfg.MaxEventsPerPage)
+	}
+	if v := q.Get("stream"); v != "" {
+		if p, ok := strings.CutSuffix(v, "*"); ok {
+			opts.Filter.StreamPrefix = p
+		} else if err := eventstore.ValidateStream(v); err != nil {
+			writeError(w, r, s.log, invalid("stream", "%v", err))
+			return
+		} else {
+			opts.Filter.Stream = v
+		}
+	}
+	for _, v := range q["type"] {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				opts.Filter.Types = append(opts.Filter.Types, t)
+			}
+		}
+	}
+	evs, err := s.events.ReadAll(r.Context(), opts)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := make([]codec.Envelope, 0, len(evs))
+	for i := range evs {
+		env, err := s.reg.Envelope(&evs[i])
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		out = append(out, env)
+	}
+	if len(evs) > 0 {
+		w.Header().Set("X-Next-From", strconv.FormatUint(uint64(evs[len(evs)-1].Position), 10))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Error codes of the API's error shape.
+const (
+	CodeInvalid     = "invalid"
+	CodeNotFound    = "not_found"
+	CodeConflict    = "conflict"
+	CodeUnavailable = "unavailable"
+	CodeInternal    = "internal"
+)
+
+var codeStatus = map[string]int{
+	CodeInvalid:     http.StatusBadRequest,
+	CodeNotFound:    http.StatusNotFound,
+	CodeConflict:    http.StatusConflict,
+	CodeUnavailable: http.StatusServiceUnavailable,
+	CodeInternal:    http.StatusInternalServerError,
+}
+
+// Error is an API error with a code from the table above.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalid, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// writeError is the one place errors become HTTP responses. Internal errors
+// are logged and reported without detail.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+		e = &Error{Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, eventstore.ErrConcurrencyConflict), errors.Is(err, eventstore.ErrDuplicateEventID):
+		e = &Error{Code: CodeConflict, Message: err.Error()}
+	case errors.Is(err, eventstore.ErrInvalidStream), errors.Is(err, eventstore.ErrInvalidEvent):
+		e = &Error{Code: CodeInvalid, Message: err.Error()}
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
+		e = &Error{Code: CodeUnavailable, Message: "the event store is unavailable"}
+		log.Warn("request failed: store unavailable", "path", r.URL.Path, "err", err)
+	case errors.Is(err, context.Canceled):
+		return // the client went away
+	default:
+		e = &Error{Code: CodeInternal, Message: "internal error"}
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status, ok := codeStatus[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/embedded"
+	"github.com/algoauto/algoauto/eventstore/esdb"
+	"github.com/algoauto/algoauto/eventstore/postgres"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	store     string
+	logLevel  string
+	logFormat string
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	getenv    func(string) string
+}
+
+func newRootCmd(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := &cobra.Command{
+		Use:   "algoauto",
+		Short: "AlgoAuto: an event-sourced trading engine for NSE index options",
+		Long: `AlgoAuto records market data, signals, orders and control changes as events in
+one append-only log, and serves read models and live streams from it.
+
+The log is the embedded store in ./data unless --store (or ALGOAUTO_STORE)
+names another: a directory, postgres://..., or esdb://...`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Version:           version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			fromEnv(cmd, "store", "ALGOAUTO_STORE", &g.store, getenv)
+			fromEnv(cmd, "log-level", "ALGOAUTO_LOG_LEVEL", &g.logLevel, getenv)
+			fromEnv(cmd, "log-format", "ALGOAUTO_LOG_FORMAT", &g.logFormat, getenv)
+			return nil
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.store, "store", "./data", "event store: a directory (embedded), postgres://..., or esdb://... (env ALGOAUTO_STORE)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error (env ALGOAUTO_LOG_LEVEL)")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json (env ALGOAUTO_LOG_FORMAT)")
+	root.AddCommand(newServeCmd(g), newEventsCmd(g))
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return configErr(err) })
+	return root
+}
+
+// fromEnv applies an environment variable to a flag the user did not set.
+func fromEnv(cmd *cobra.Command, flag, env string, dst *string, getenv func(string) string) {
+	if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
+		return
+	}
+	if v := getenv(env); v != "" {
+		*dst = v
+	}
+}
+
+func isUsageErr(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.Contains(msg, "accepts ") || strings.HasPrefix(msg, "invalid argument")
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, configErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, configErr(fmt.Errorf("--log-format %q: want text or json", g.logFormat))
+}
+
+// storeKind classifies a --store value.
+func storeKind(spec string) (string, error) {
+	if !strings.Contains(spec, "://") {
+		if spec == "" {
+			return "", errors.New("--store is empty")
+		}
+		return "embedded", nil
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", fmt.Errorf("--store: malformed URL: %v", redactURLErr(err))
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return "postgres", nil
+	case "esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover", "kurrent", "kurrent+discover":
+		return "esdb", nil
+	}
+	return "", fmt.Errorf("--store: unknown scheme %q (want a directory, postgres://... or esdb://...)", u.Scheme)
+}
+
+func redactURLErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "cannot parse"
+}
+
+// storeCloser is the store plus the optional capabilities the CLI uses.
+type openedStore struct {
+	eventstore.Store
+	kind string
+}
+
+// openStore opens the store named by spec. Failures (bad URL, unreachable
+// server, locked directory, corrupt data) are configuration errors: exit 2.
+func openStore(ctx context.Context, spec string, log *slog.Logger) (*openedStore, error) {
+	kind, err := storeKind(spec)
+	if err != nil {
+		return nil, configErr(err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var st eventstore.Store
+	switch kind {
+	case "embedded":
+		st, err = embedded.Open(octx, embedded.Config{Dir: spec, Logger: log})
+	case "postgres":
+		st, err = postgres.Open(octx, postgres.Config{URL: spec, Logger: log})
+	case "esdb":
+		st, err = esdb.Open(octx, esdb.Config{URL: spec, Logger: log})
+	}
+	if err != nil {
+		return nil, configErr(fmt.Errorf("open %s store: %w", kind, err))
+	}
+	return &openedStore{Store: st, kind: kind}, nil
+}

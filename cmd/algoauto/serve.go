@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/adapters/sim"
+	"github.com/algoauto/algoauto/api"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine/ingest"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// serveConfig is everything `algoauto serve` needs, after flags and env.
+type serveConfig struct {
+	Addr            string
+	Feed            string
+	Speed           float64
+	Seed            int64
+	SimStart        time.Time
+	SimInterval     time.Duration
+	SimLimit        int64
+	MaxBatch        int
+	MaxDelay        time.Duration
+	MaxPendingBytes int
+	Holidays        string
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var cfg serveConfig
+	var simStart, speed string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Record the market-data feed into the event log and serve the HTTP API",
+		Long: `serve opens the event store, records the simulated NSE feed into it through the
+Watermill router, and serves /health, /health/live, /health/ready,
+/api/v1/events and /api/v1/events/head. Ctrl-C or SIGTERM stops it cleanly:
+the feed stops, the batch in flight is appended, and the store is closed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fromEnv(cmd, "addr", "ALGOAUTO_ADDR", &cfg.Addr, g.getenv)
+			fromEnv(cmd, "speed", "ALGOAUTO_SPEED", &speed, g.getenv)
+			fromEnv(cmd, "feed", "ALGOAUTO_FEED", &cfg.Feed, g.getenv)
+			var err error
+			if cfg.Speed, err = strconv.ParseFloat(speed, 64); err != nil || cfg.Speed < 0 {
+				return configErr(fmt.Errorf("--speed %q: want a number >= 0 (1 = real time, 0 = as fast as possible)", speed))
+			}
+			if simStart != "" {
+				if cfg.SimStart, err = time.Parse(time.RFC3339, simStart); err != nil {
+					return configErr(fmt.Errorf("--sim-start %q: want RFC 3339, e.g. 2026-11-20T09:15:00+05:30", simStart))
+				}
+			}
+			if cfg.Feed != "sim" && cfg.Feed != "none" {
+				return configErr(fmt.Errorf("--feed %q: want sim or none", cfg.Feed))
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), g, cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address (env ALGOAUTO_ADDR)")
+	f.StringVar(&cfg.Feed, "feed", "sim", "market-data feed: sim or none (env ALGOAUTO_FEED)")
+	f.StringVar(&speed, "speed", "1", "simulated feed speed: 1 = real time, N = N times faster, 0 = as fast as possible (env ALGOAUTO_SPEED)")
+	f.Int64Var(&cfg.Seed, "seed", 1, "random seed of the simulated feed")
+	f.StringVar(&simStart, "sim-start", "", "first simulated instant, RFC 3339 (default: the latest NSE session open)")
+	f.DurationVar(&cfg.SimInterval, "sim-interval", sim.DefaultInterval, "simulated time between rounds of ticks")
+	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
+	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
+	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
+	f.IntVar(&cfg.MaxPendingBytes, "max-pending-bytes", 64<<20, "recorder: memory bound; past it ticks are dropped and a FeedGap recorded (at --speed 0 the feed waits instead)")
+	f.StringVar(&cfg.Holidays, "holidays", "", "NSE holiday CSV (date,name) replacing the built-in list")
+	return cmd
+}
+
+// runServe wires store, recorder, bus, feed and HTTP, and stops them in
+// order when ctx ends: feed, bus, recorder (final flush), HTTP, store.
+func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger) error {
+	calendar := domain.NSECalendar()
+	if cfg.Holidays != "" {
+		c, err := loadHolidays(cfg.Holidays)
+		if err != nil {
+			return configErr(err)
+		}
+		calendar = c
+	}
+	st, err := openStore(ctx, g.store, log)
+	if err != nil {
+		return err
+	}
+	storeClosed := false
+	defer func() {
+		if !storeClosed {
+			_ = st.Close()
+		}
+	}()
+	reg := codec.NewRegistry()
+
+	var feed *sim.Feed
+	if cfg.Feed == "sim" {
+		feed, err = sim.New(sim.Config{Seed: cfg.Seed, Start: cfg.SimStart, Speed: cfg.Speed, Interval: cfg.SimInterval,
+			Limit: cfg.SimLimit, Calendar: calendar, Logger: log.With("component", "sim")})
+		if err != nil {
+			return configErr(err)
+		}
+	}
+	overflow := ingest.Drop
+	if cfg.Speed == 0 {
+		overflow = ingest.Block // simulated data can wait; never drop it
+	}
+	rec, err := ingest.NewRecorder(st, reg, ingest.Config{Provider: sim.ProviderName, MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay,
+		MaxPendingBytes: cfg.MaxPendingBytes, Overflow: overflow, StopTimeout: 6 * time.Second, Logger: log.With("component", "recorder")})
+	if err != nil {
+		return configErr(err)
+	}
+	tickBus, err := bus.NewTickBus(log, rec.Accept)
+	if err != nil {
+		return err
+	}
+
+	var feedRunning atomic.Bool
+	ready := []api.Check{{Name: "store", Check: func(ctx context.Context) error {
+		_, err := st.Head(ctx)
+		return err
+	}}}
+	if feed != nil {
+		ready = append(ready, api.Check{Name: "ingest", Check: func(context.Context) error {
+			s := rec.Stats()
+			switch {
+			case !s.Running:
+				return errors.New("recorder is not running")
+			case !feedRunning.Load() && cfg.SimLimit == 0:
+				return errors.New("feed is not running")
+			case s.LastError != "" && s.AppendRetries > 0 && time.Since(s.LastAppendAt) > 10*time.Second:
+				return fmt.Errorf("appends failing: %s", s.LastError)
+			}
+			return nil
+		}})
+	}
+	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version}, st, reg)
+	ln, err := srv.Listen()
+	if err != nil {
+		return configErr(err)
+	}
+
+	var wg sync.WaitGroup
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	recDone := make(chan error, 1)
+	go func() { recDone <- rec.Run(recCtx) }()
+
+	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBus()
+	busDone := make(chan error, 1)
+	go func() { busDone <- tickBus.Run(busCtx) }()
+	select {
+	case <-tickBus.Running():
+	case err := <-busDone:
+		return fmt.Errorf("bus: %w", err)
+	}
+
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	if feed != nil {
+		feedRunning.Store(true)
+		wg.Go(func() {
+			defer feedRunning.Store(false)
+			if err := feed.Run(feedCtx, tickBus.Publish); err != nil && feedCtx.Err() == nil {
+				log.Error("feed stopped", "err", err)
+			} else if feedCtx.Err() == nil {
+				log.Info("feed finished", "limit", cfg.SimLimit)
+			}
+		})
+	}
+
+	srvCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(srvCtx, ln) }()
+
+	feedDesc := "none"
+	if feed != nil {
+		feedDesc = fmt.Sprintf("sim (speed %g, seed %d, from %s)", cfg.Speed, cfg.Seed, feed.Start().Format(time.RFC3339))
+	}
+	log.Info("algoauto serving", "url", "http://"+ln.Addr().String(), "store", st.kind+":"+redactSpec(g.store), "feed", feedDesc)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err := <-recDone:
+		runErr = fmt.Errorf("recorder stopped: %w", err)
+		recDone <- err
+	case err := <-srvDone:
+		runErr = err
+		srvDone <- err
+	}
+	stopped := time.Now()
+	stopFeed()
+	wg.Wait()
+	stopBus()
+	if err := tickBus.Close(); err != nil {
+		log.Warn("closing bus", "err", err)
+	}
+	<-busDone
+	stopRecorder()
+	if err := <-recDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	stats := rec.Stats()
+	stopHTTP()
+	if err := <-srvDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	storeClosed = true
+	if err := st.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close store: %w", err)
+	}
+	log.Info("stopped", "took", time.Since(stopped).Round(time.Millisecond), "recorded", stats.Recorded,
+		"dropped", stats.Dropped, "invalid", stats.Invalid, "pending", stats.PendingTicks)
+	return runErr
+}
+
+func redactSpec(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return spec
+}
+
+func loadHolidays(path string) (*domain.Calendar, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--holidays: %w", err)
+	}
+	defer f.Close()
+	c, err := domain.ParseHolidays(f)
+	if err != nil {
+		return nil, fmt.Errorf("--holidays %s: %w", path, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,864 @@
+// Package embedded is AlgoAuto's default event store: a directory on local
+// disk, built on Pebble (CockroachDB's LSM storage engine), needing no
+// server.
+//
+// # Durability and integrity
+//
+// Append returns only after Pebble has written the batch to its write-ahead
+// log and fsynced it (pebble.Sync). Concurrent appends are group-committed:
+// one writer goroutine takes every append waiting, checks each against the
+// stream versions and the id index, writes them as one Pebble batch, syncs
+// once and then acknowledges them all in order. There is no unsafe mode.
+// If a commit fails (an fsync error, a full disk) the store stops accepting
+// appends (fail-stop; it never retries an fsync and then acknowledges) and
+// must be reopened, which recovers from the log.
+//
+// Every chunk (the events of one append) carries a CRC-32C checked on every
+// read; Pebble checksums its WAL records and table blocks too. At open,
+// Pebble replays the WAL: a torn final record (a write that was never
+// acknowledged) is dropped; corruption followed by valid records is reported
+// and the store refuses to open. Open then verifies the last chunk and that
+// the id index covers it. Corruption found later by a read is returned as an
+// error wrapping eventstore.ErrCorrupt: bad data is never served and a
+// subscription stops rather than skipping. Verify scans every chunk.
+//
+// Global positions are dense (1, 2, 3...); RecordedAt never decreases along
+// the log (the store clock is made monotonic), which PositionAt relies on.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// Config configures an embedded store.
+type Config struct {
+	// Dir is the data directory; it is created if missing.
+	Dir string
+	// Logger receives Pebble's and the store's messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the store clock for RecordedAt; default time.Now.
+	Now func() time.Time
+	// FS replaces the real filesystem (tests use vfs.NewStrictMem to
+	// simulate power loss). Default: the disk.
+	FS vfs.FS
+	// CacheSize is Pebble's block cache in bytes; default 64 MiB.
+	CacheSize int64
+	// MemTableSize is Pebble's memtable size in bytes; default 64 MiB.
+	MemTableSize uint64
+	// MaxGroupBytes bounds the payload bytes of one group commit; default
+	// 32 MiB. A single append larger than this is still written alone.
+	MaxGroupBytes int
+	// Subscription tunes subscriptions (page size, poll interval).
+	Subscription eventstore.CatchUpConfig
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = 64 << 20
+	}
+	if c.MemTableSize == 0 {
+		c.MemTableSize = 64 << 20
+	}
+	if c.MaxGroupBytes <= 0 {
+		c.MaxGroupBytes = 32 << 20
+	}
+}
+
+// Store is the embedded event store.
+type Store struct {
+	db     *pebble.DB
+	cache  *pebble.Cache
+	cfg    Config
+	log    *slog.Logger
+	signal eventstore.HeadSignal
+
+	head   atomic.Uint64 // last durable position
+	reqs   chan *appendReq
+	quit   chan struct{}
+	done   chan struct{}
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	failed atomic.Pointer[error] // set when a commit failed: fail-stop
+
+	// Writer-goroutine state.
+	nextPos    eventstore.Position
+	lastRec    time.Time
+	maxID      [16]byte // greatest id in the id index: larger ids are new
+	streamVers map[string]uint64
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedVersion
+	events   []eventstore.EventData
+	bytes    int
+	done     chan appendResp
+}
+
+type appendResp struct {
+	res eventstore.AppendResult
+	err error
+}
+
+// ErrLocked is returned by Open when another process holds the directory.
+var ErrLocked = errors.New("embedded: data directory is in use by another process")
+
+// Open opens (creating if needed) the store in cfg.Dir and recovers it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("embedded: no data directory")
+	}
+	if cfg.FS == nil {
+		if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("embedded: create %s: %w", cfg.Dir, err)
+		}
+	}
+	cache := pebble.NewCache(cfg.CacheSize)
+	opts := &pebble.Options{
+		Cache:              cache,
+		MemTableSize:       cfg.MemTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{cfg.Logger},
+		FS:                 cfg.FS,
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		cache.Unref()
+		switch {
+		case pebble.IsCorruptionError(err):
+			return nil, fmt.Errorf("embedded: open %s: %v: %w", cfg.Dir, err, eventstore.ErrCorrupt)
+		case isLockErr(err):
+			return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{
+		db: db, cache: cache, cfg: cfg, log: cfg.Logger,
+		reqs: make(chan *appendReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
+		streamVers: map[string]uint64{},
+	}
+	if err := s.recover(ctx); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+func isLockErr(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// recover loads the head, the clock floor and the id-index maximum, and
+// checks that the last chunk is intact and indexed.
+func (s *Store) recover(ctx context.Context) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
+	if err != nil {
+		return fmt.Errorf("embedded: recover: %w", err)
+	}
+	defer it.Close()
+	s.nextPos = 1
+	if it.Last() {
+		pos := eventstore.Position(binary.BigEndian.Uint64(it.Key()[1:]))
+		h, err := parseChunk(pos, it.Value(), "")
+		if err != nil {
+			return fmt.Errorf("embedded: recover last chunk: %w", err)
+		}
+		s.nextPos = pos + eventstore.Position(h.count)
+		s.lastRec = h.recordedAt
+		// The id index of the last chunk must be present: same batch.
+		var d eventDecoder
+		d.reset(pos, h)
+		var ev eventstore.RecordedEvent
+		for {
+			ok, err := d.next(&ev)
+			if err != nil {
+				return fmt.Errorf("embedded: recover: %w", err)
+			}
+			if !ok {
+				break
+			}
+			k := idKey(ev.ID)
+			v, closer, err := s.db.Get(k[:])
+			if err != nil {
+				return fmt.Errorf("embedded: recover: id index misses event %s at %d: %v: %w", ev.ID, ev.Position, err, eventstore.ErrCorrupt)
+			}
+			got := binary.BigEndian.Uint64(v)
+			closer.Close()
+			if got != uint64(ev.Position) {
+				return fmt.Errorf("embedded: recover: id index puts %s at %d, log at %d: %w", ev.ID, got, ev.Position, eventstore.ErrCorrupt)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("embedded: recover: %w", mapErr(err))
+	}
+	s.head.Store(uint64(s.nextPos - 1))
+
+	idIt, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return fmt.Errorf("embedded: recover: %w", err)
+	}
+	defer idIt.Close()
+	if idIt.Last() {
+		copy(s.maxID[:], idIt.Key()[1:])
+	}
+	return mapErr(idIt.Error())
+}
+
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%v: %w", err, eventstore.ErrCorrupt)
+	}
+	if errors.Is(err, pebble.ErrClosed) {
+		return eventstore.ErrClosed
+	}
+	return err
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppend(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	req := &appendReq{ctx: ctx, stream: stream, expected: expected, events: events, done: make(chan appendResp, 1)}
+	for i := range events {
+		req.bytes += len(events[i].Data) + len(events[i].Metadata) + 64
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return eventstore.AppendResult{}, fmt.Errorf("append to %q: %w", stream, eventstore.ErrClosed)
+	}
+	if p := s.failed.Load(); p != nil {
+		s.mu.RUnlock()
+		return eventstore.AppendResult{}, fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", stream, *p, eventstore.ErrClosed)
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued, the outcome is definite: wait for it even if ctx ends,
+	// so that the caller never sees "cancelled" for an append that landed.
+	r := <-req.done
+	return r.res, r.err
+}
+
+// writer is the single goroutine that orders, checks and commits appends.
+func (s *Store) writer() {
+	defer close(s.done)
+	var group []*appendReq
+	for {
+		var first *appendReq
+		select {
+		case first = <-s.reqs:
+		case <-s.quit:
+			// Drain what was queued before Close took the lock.
+			for {
+				select {
+				case r := <-s.reqs:
+					s.commitGroup([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], first)
+		size := first.bytes
+	drain:
+		for size < s.cfg.MaxGroupBytes && len(group) < 4096 {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+				size += r.bytes
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// pendingEvent is an event written by an earlier append of the same group.
+type pendingEvent struct {
+	ev eventstore.RecordedEvent
+}
+
+func (s *Store) commitGroup(group []*appendReq) {
+	if p := s.failed.Load(); p != nil {
+		for _, r := range group {
+			r.done <- appendResp{err: fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", r.stream, *p, eventstore.ErrClosed)}
+		}
+		return
+	}
+	now := s.cfg.Now().UTC()
+	if now.Before(s.lastRec) {
+		now = s.lastRec
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	resps := make([]appendResp, len(group))
+	written := make([]bool, len(group))
+	nextPos := s.nextPos
+	maxID := s.maxID
+	overlay := map[string]uint64{} // stream versions written by this group
+	var pending map[uuid.UUID]*pendingEvent
+	if len(group) > 1 {
+		pending = map[uuid.UUID]*pendingEvent{}
+	}
+	wrote := false
+	for gi, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			resps[gi].err = err
+			continue
+		}
+		// Idempotency first, whatever the expected version.
+		stored := make([]*eventstore.RecordedEvent, len(r.events))
+		found := false
+		for i := range r.events {
+			id := r.events[i].ID
+			if pending != nil {
+				if p := pending[id]; p != nil {
+					stored[i], found = &p.ev, true
+					continue
+				}
+			}
+			if bytes.Compare(id[:], maxID[:]) > 0 {
+				continue // greater than every stored id: cannot exist
+			}
+			ev, err := s.eventByID(r.ctx, id)
+			if err != nil {
+				resps[gi].err = fmt.Errorf("append to %q: look up event %s: %w", r.stream, id, err)
+				break
+			}
+			if ev != nil {
+				stored[i], found = ev, true
+			}
+		}
+		if resps[gi].err != nil {
+			continue
+		}
+		if found {
+			res, dup, err := eventstore.CheckIdempotent(r.stream, r.events, stored)
+			if err != nil {
+				resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+				continue
+			}
+			if dup {
+				resps[gi].res = res
+				continue
+			}
+		}
+		cur, ok := overlay[r.stream]
+		if !ok {
+			var err error
+			if cur, err = s.streamVersion(r.ctx, r.stream); err != nil {
+				resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+				continue
+			}
+		}
+		if err := r.expected.Check(r.stream, cur); err != nil {
+			resps[gi].err = err
+			continue
+		}
+		if len(r.events) == 0 {
+			resps[gi].res = eventstore.AppendResult{Version: cur, Position: nextPos - 1}
+			continue
+		}
+		first := cur + 1 // NoVersion+1 == 0
+		n := len(r.events)
+		// The chunk, written straight into the batch.
+		op := b.SetDeferred(9, chunkSize(r.stream, first, r.events))
+		op.Key[0] = prefixLog
+		binary.BigEndian.PutUint64(op.Key[1:], uint64(nextPos))
+		encodeChunk(op.Value, r.stream, first, now, r.events)
+		if err := op.Finish(); err != nil {
+			resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+			continue
+		}
+		var sv [12]byte
+		binary.BigEndian.PutUint64(sv[:8], uint64(nextPos))
+		binary.BigEndian.PutUint32(sv[8:], uint32(n))
+		if err := b.Set(streamKey(r.stream, first), sv[:], nil); err != nil {
+			resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+			continue
+		}
+		for i := range r.events {
+			id := r.events[i].ID
+			k := idKey(id)
+			var pv [8]byte
+			binary.BigEndian.PutUint64(pv[:], uint64(nextPos)+uint64(i))
+			_ = b.Set(k[:], pv[:], nil)
+			if bytes.Compare(id[:], maxID[:]) > 0 {
+				maxID = id
+			}
+			if pending != nil {
+				e := &r.events[i]
+				pending[id] = &pendingEvent{ev: eventstore.RecordedEvent{ID: id, Stream: r.stream, Type: e.Type,
+					Version: first + uint64(i), Position: nextPos + eventstore.Position(i), RecordedAt: now, Data: e.Data, Metadata: e.Metadata}}
+			}
+		}
+		last := first + uint64(n) - 1
+		overlay[r.stream] = last
+		nextPos += eventstore.Position(n)
+		resps[gi].res = eventstore.AppendResult{Version: last, Position: nextPos - 1}
+		written[gi] = true
+		wrote = true
+	}
+	if wrote {
+		if err := b.Commit(pebble.Sync); err != nil {
+			err = mapErr(err)
+			s.failed.Store(&err)
+			s.log.Error("embedded store commit failed; refusing further appends until reopened", "err", err)
+			for gi, r := range group {
+				if written[gi] {
+					resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
+				}
+			}
+		} else {
+			s.nextPos = nextPos
+			s.maxID = maxID
+			s.lastRec = now
+			if len(s.streamVers) > 1<<16 {
+				clear(s.streamVers) // bounded cache; versions reload from the index
+			}
+			for st, v := range overlay {
+				s.streamVers[st] = v
+			}
+			s.head.Store(uint64(nextPos - 1))
+			s.signal.Notify()
+		}
+	}
+	for gi, r := range group {
+		r.done <- resps[gi]
+	}
+}
+
+// streamVersion returns the stream's last version, or NoVersion. Called by
+// the writer only.
+func (s *Store) streamVersion(ctx context.Context, stream string) (uint64, error) {
+	if v, ok := s.streamVers[stream]; ok {
+		return v, nil
+	}
+	lo := streamPrefix(stream)
+	hi := append(slices.Clone(lo[:len(lo)-1]), 1)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	v := eventstore.NoVersion
+	if it.Last() {
+		first := binary.BigEndian.Uint64(it.Key()[len(lo):])
+		count := binary.BigEndian.Uint32(it.Value()[8:])
+		v = first + uint64(count) - 1
+	}
+	if err := it.Error(); err != nil {
+		return 0, mapErr(err)
+	}
+	s.streamVers[stream] = v
+	return v, nil
+}
+
+// eventByID returns the stored event with this id, or nil.
+func (s *Store) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.RecordedEvent, error) {
+	k := idKey(id)
+	v, closer, err := s.db.Get(k[:])
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	pos := eventstore.Position(binary.BigEndian.Uint64(v))
+	closer.Close()
+	var evs []eventstore.RecordedEvent
+	err = s.scanLocked(ctx, pos-1, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool {
+		evs = append(evs, *ev)
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) != 1 || evs[0].ID != id {
+		return nil, fmt.Errorf("id index points %s at %d, which holds another event: %w", id, pos, eventstore.ErrCorrupt)
+	}
+	return &evs[0], nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
+	count := eventstore.ClampCount(opts.Count)
+	out := make([]eventstore.RecordedEvent, 0, min(count, 1024))
+	err := s.scan(ctx, opts.After, opts.Filter, func(ev *eventstore.RecordedEvent) bool {
+		out = append(out, *ev)
+		return len(out) < count
+	})
+	return out, err
+}
+
+// Scan calls fn for every event after position after that matches filter, in
+// order, until fn returns false or the log ends. It is ReadAll without the
+// slice: replay and verification use it to stream the whole log. The
+// event's Data and Metadata are valid only during the call unless retained
+// (they point into a per-chunk buffer that is not reused, so retaining is
+// safe; copying is not needed).
+func (s *Store) Scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+	return s.scan(ctx, after, filter, fn)
+}
+
+func (s *Store) scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.scanLocked(ctx, after, filter, fn)
+}
+
+func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer it.Close()
+	// The chunk holding after+1 starts at or before it.
+	valid := it.SeekLT(logKey(after + 2))
+	if !valid {
+		valid = it.First()
+	}
+	var d eventDecoder
+	var ev eventstore.RecordedEvent
+	lastStream := ""
+	checked := 0
+	for ; valid; valid = it.Next() {
+		if checked++; checked%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		pos := eventstore.Position(binary.BigEndian.Uint64(it.Key()[1:]))
+		raw := it.Value()
+		h, err := parseChunk(pos, raw, lastStream)
+		if err != nil {
+			return err
+		}
+		lastStream = h.stream
+		end := pos + eventstore.Position(h.count) - 1
+		if end <= after || !filter.MatchStream(h.stream) {
+			continue
+		}
+		// Own the bytes: events handed out point into this copy.
+		buf := slices.Clone(raw)
+		if h, err = parseChunk(pos, buf, h.stream); err != nil {
+			return err
+		}
+		d.reset(pos, h)
+		if after >= pos {
+			if err := d.skip(int(after - pos + 1)); err != nil {
+				return err
+			}
+		}
+		for {
+			ok, err := d.next(&ev)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if !filter.MatchType(ev.Type) {
+				continue
+			}
+			if !fn(&ev) {
+				return nil
+			}
+		}
+	}
+	return mapErr(it.Error())
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateStream(stream); err != nil {
+		return nil, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	count := eventstore.ClampCount(opts.Count)
+	lo := streamPrefix(stream)
+	hi := append(slices.Clone(lo[:len(lo)-1]), 1)
+	idx, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer idx.Close()
+	if !idx.First() {
+		if err := idx.Error(); err != nil {
+			return nil, mapErr(err)
+		}
+		return nil, fmt.Errorf("read %q: %w", stream, eventstore.ErrStreamNotFound)
+	}
+	var valid bool
+	backwards := opts.Direction == eventstore.Backwards
+	switch {
+	case backwards && opts.FromEnd:
+		valid = idx.Last()
+	default:
+		valid = idx.SeekLT(streamKey(stream, opts.From+1))
+	}
+	out := make([]eventstore.RecordedEvent, 0, min(count, 256))
+	var d eventDecoder
+	var ev eventstore.RecordedEvent
+	for valid && len(out) < count {
+		first := binary.BigEndian.Uint64(idx.Key()[len(lo):])
+		pos := eventstore.Position(binary.BigEndian.Uint64(idx.Value()[:8]))
+		v, closer, err := s.db.Get(logKey(pos))
+		if err != nil {
+			return nil, fmt.Errorf("read %q: chunk at %d: %w", stream, pos, mapErr(err))
+		}
+		buf := slices.Clone(v)
+		closer.Close()
+		h, err := parseChunk(pos, buf, stream)
+		if err != nil {
+			return nil, err
+		}
+		if h.stream != stream || h.first != first {
+			return nil, fmt.Errorf("read %q: index names chunk %d of %q: %w", stream, pos, h.stream, eventstore.ErrCorrupt)
+		}
+		d.reset(pos, h)
+		chunk := make([]eventstore.RecordedEvent, 0, h.count)
+		for {
+			ok, err := d.next(&ev)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				break
+			}
+			chunk = append(chunk, ev)
+		}
+		if backwards {
+			for i := len(chunk) - 1; i >= 0 && len(out) < count; i-- {
+				if opts.FromEnd || chunk[i].Version <= opts.From {
+					out = append(out, chunk[i])
+				}
+			}
+			valid = idx.Prev()
+		} else {
+			for i := 0; i < len(chunk) && len(out) < count; i++ {
+				if chunk[i].Version >= opts.From {
+					out = append(out, chunk[i])
+				}
+			}
+			valid = idx.Next()
+		}
+	}
+	if err := idx.Error(); err != nil {
+		return nil, mapErr(err)
+	}
+	return out, nil
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	release()
+	return eventstore.Position(s.head.Load()), ctx.Err()
+}
+
+// PositionAt implements eventstore.Store by binary search over the log,
+// whose RecordedAt never decreases.
+func (s *Store) PositionAt(ctx context.Context, t time.Time) (eventstore.Position, bool, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return 0, false, err
+	}
+	defer release()
+	head := eventstore.Position(s.head.Load())
+	if head == 0 {
+		return 0, false, nil
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
+	if err != nil {
+		return 0, false, mapErr(err)
+	}
+	defer it.Close()
+	// chunkAt returns the start and recorded time of the chunk holding p.
+	chunkAt := func(p eventstore.Position) (eventstore.Position, time.Time, error) {
+		if !it.SeekLT(logKey(p + 1)) {
+			return 0, time.Time{}, fmt.Errorf("no chunk holds position %d: %w", p, eventstore.ErrCorrupt)
+		}
+		start := eventstore.Position(binary.BigEndian.Uint64(it.Key()[1:]))
+		h, err := parseChunk(start, it.Value(), "")
+		return start, h.recordedAt, err
+	}
+	lo, hi := eventstore.Position(1), head+1 // answer in [lo, hi]; hi means none
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		start, rec, err := chunkAt(mid)
+		if err != nil {
+			return 0, false, err
+		}
+		if !rec.Before(t) {
+			hi = start
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > head {
+		return 0, false, nil
+	}
+	return lo, true, nil
+}
+
+// Subscribe implements eventstore.Store.
+func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	release()
+	return eventstore.NewCatchUp(ctx, s, &s.signal, from, filter, s.cfg.Subscription), nil
+}
+
+// DiskUsage reports the bytes the store occupies on disk.
+func (s *Store) DiskUsage(ctx context.Context) (int64, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	return int64(s.db.Metrics().DiskSpaceUsage()), ctx.Err()
+}
+
+// Verify reads every chunk, checking its checksum, its events and that the
+// id and stream indexes point at it. progress, if not nil, is called with
+// the position reached about every 100,000 events.
+func (s *Store) Verify(ctx context.Context, progress func(eventstore.Position)) error {
+	var next eventstore.Position = 1
+	var lastReport eventstore.Position
+	var failure error
+	err := s.scan(ctx, 0, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool {
+		if ev.Position != next {
+			failure = fmt.Errorf("verify: expected position %d, found %d: %w", next, ev.Position, eventstore.ErrCorrupt)
+			return false
+		}
+		next++
+		k := idKey(ev.ID)
+		v, closer, err := s.db.Get(k[:])
+		if err != nil {
+			failure = fmt.Errorf("verify: id index misses %s at %d: %v: %w", ev.ID, ev.Position, err, eventstore.ErrCorrupt)
+			return false
+		}
+		got := eventstore.Position(binary.BigEndian.Uint64(v))
+		closer.Close()
+		if got != ev.Position {
+			failure = fmt.Errorf("verify: id index puts %s at %d, log at %d: %w", ev.ID, got, ev.Position, eventstore.ErrCorrupt)
+			return false
+		}
+		if progress != nil && ev.Position-lastReport >= 100000 {
+			lastReport = ev.Position
+			progress(ev.Position)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if failure != nil {
+		return failure
+	}
+	if head := eventstore.Position(s.head.Load()); next-1 != head {
+		return fmt.Errorf("verify: log ends at %d, head is %d: %w", next-1, head, eventstore.ErrCorrupt)
+	}
+	return nil
+}
+
+// acquire holds off Close for the duration of a read.
+func (s *Store) acquire() (release func(), err error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, eventstore.ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+// Close implements eventstore.Store: appends already queued are committed,
+// later ones fail with ErrClosed, then Pebble is closed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.done
+	s.signal.Notify()
+	err := s.db.Close()
+	s.cache.Unref()
+	if err != nil {
+		return fmt.Errorf("embedded: close: %w", err)
+	}
+	return nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	fmt.Fprintf(os.Stderr, "pebble fatal: "+format+"\n", args...)
+	os.Exit(70)
+}
