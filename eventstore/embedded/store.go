@@ -16,11 +16,18 @@
 // Every chunk (the events of one append) carries a CRC-32C checked on every
 // read; Pebble checksums its WAL records and table blocks too. At open,
 // Pebble replays the WAL: a torn final record (a write that was never
-// acknowledged) is dropped; corruption followed by valid records is reported
-// and the store refuses to open. Open then verifies the last chunk and that
-// the id index covers it. Corruption found later by a read is returned as an
-// error wrapping eventstore.ErrCorrupt: bad data is never served and a
-// subscription stops rather than skipping. Verify scans every chunk.
+// acknowledged) is dropped; damage before the tail is reported when a later
+// 32 KiB block of the WAL proves it (Pebble's WAL sync offsets), and the
+// store refuses to open. Damage in the last block looks like a torn tail to
+// Pebble, so the store also keeps an acknowledged-position mark in a
+// separate file (mark.go, at most MarkInterval behind): a log that recovers
+// to less than the mark also makes Open refuse with ErrCorrupt. Open then
+// checks the last chunk and its id index. Damage found later by a read is
+// returned as an error wrapping eventstore.ErrCorrupt (bad data is never
+// served and a subscription stops rather than skipping) and the store stops
+// taking appends. Verify scans every chunk. The one case left undetected:
+// damage inside the WAL's last block affecting only appends acknowledged in
+// the last MarkInterval.
 //
 // Global positions are dense (1, 2, 3...); RecordedAt never decreases along
 // the log (the store clock is made monotonic), which PositionAt relies on.
@@ -65,6 +72,9 @@ type Config struct {
 	// MaxGroupBytes bounds the payload bytes of one group commit; default
 	// 32 MiB. A single append larger than this is still written alone.
 	MaxGroupBytes int
+	// MarkInterval is how often the acknowledged-position mark is brought
+	// up to date (see mark.go); default 200ms.
+	MarkInterval time.Duration
 	// Subscription tunes subscriptions (page size, poll interval).
 	Subscription eventstore.CatchUpConfig
 }
@@ -85,6 +95,9 @@ func (c *Config) setDefaults() {
 	if c.MaxGroupBytes <= 0 {
 		c.MaxGroupBytes = 32 << 20
 	}
+	if c.MarkInterval <= 0 {
+		c.MarkInterval = 200 * time.Millisecond
+	}
 }
 
 // Store is the embedded event store.
@@ -95,13 +108,15 @@ type Store struct {
 	log    *slog.Logger
 	signal eventstore.HeadSignal
 
-	head   atomic.Uint64 // last durable position
-	reqs   chan *appendReq
-	quit   chan struct{}
-	done   chan struct{}
-	mu     sync.RWMutex // guards closed against sends on reqs
-	closed bool
-	failed atomic.Pointer[error] // set when a commit failed: fail-stop
+	head     atomic.Uint64 // last durable position
+	mark     *ackMark
+	markDone chan struct{}
+	reqs     chan *appendReq
+	quit     chan struct{}
+	done     chan struct{}
+	mu       sync.RWMutex // guards closed against sends on reqs
+	closed   bool
+	failed   atomic.Pointer[error] // set when a commit failed: fail-stop
 
 	// Writer-goroutine state.
 	nextPos    eventstore.Position
@@ -140,6 +155,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("embedded: create %s: %w", cfg.Dir, err)
 		}
 	}
+	s := &Store{
+		cfg: cfg, log: cfg.Logger, markDone: make(chan struct{}),
+		reqs: make(chan *appendReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
+		streamVers: map[string]uint64{},
+	}
 	cache := pebble.NewCache(cfg.CacheSize)
 	opts := &pebble.Options{
 		Cache:              cache,
@@ -147,6 +167,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{cfg.Logger},
 		FS:                 cfg.FS,
+		// Pebble's default is to exit the process on corrupt data; instead
+		// reads fail with ErrCorrupt and the store stops taking appends.
+		EventListener: &pebble.EventListener{DataCorruption: s.onCorruption},
 	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
@@ -159,18 +182,69 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
 	}
-	s := &Store{
-		db: db, cache: cache, cfg: cfg, log: cfg.Logger,
-		reqs: make(chan *appendReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
-		streamVers: map[string]uint64{},
+	s.db, s.cache = db, cache
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
 	}
-	if err := s.recover(ctx); err != nil {
+	mark, marked, err := openMark(fs, cfg.Dir)
+	if err != nil {
 		_ = db.Close()
 		cache.Unref()
 		return nil, err
 	}
+	s.mark = mark
+	err = s.recover(ctx)
+	if err == nil && eventstore.Position(s.head.Load()) < marked {
+		err = fmt.Errorf("embedded: open %s: the log ends at position %d but position %d was acknowledged: "+
+			"acknowledged events are missing (damaged write-ahead log?); if this directory was restored from "+
+			"an older backup on purpose, delete %s: %w", cfg.Dir, s.head.Load(), marked, markPath(cfg.Dir), eventstore.ErrCorrupt)
+	}
+	if err != nil {
+		_ = mark.close()
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	if s.nextPos == 1 {
+		// A new store's first WAL is created before Pebble ratchets its
+		// format to WAL sync chunks (which let recovery tell corruption from a
+		// torn tail); rotate it so that every WAL holding events has them.
+		if err := db.Flush(); err != nil {
+			_ = mark.close()
+			_ = db.Close()
+			cache.Unref()
+			return nil, fmt.Errorf("embedded: open %s: rotate the first WAL: %w", cfg.Dir, err)
+		}
+	}
 	go s.writer()
+	go s.markLoop()
 	return s, nil
+}
+
+// onCorruption is Pebble's report of a damaged file: the read that found it
+// fails with ErrCorrupt; the store refuses further appends (fail-stop).
+func (s *Store) onCorruption(info pebble.DataCorruptionInfo) {
+	err := fmt.Errorf("corrupt data in %s: %v: %w", info.Path, info.Details, eventstore.ErrCorrupt)
+	s.failed.CompareAndSwap(nil, &err)
+	s.log.Error("embedded store found corrupt data; appends are refused until it is repaired", "path", info.Path, "err", info.Details)
+}
+
+// markLoop keeps the acknowledged-position mark at most MarkInterval behind.
+func (s *Store) markLoop() {
+	defer close(s.markDone)
+	t := time.NewTicker(s.cfg.MarkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			if err := s.mark.write(eventstore.Position(s.head.Load())); err != nil {
+				s.log.Error("cannot update the acknowledged-position mark", "err", err)
+			}
+		}
+	}
 }
 
 func isLockErr(err error) bool {
@@ -840,13 +914,18 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.done
+	<-s.markDone
 	s.signal.Notify()
-	err := s.db.Close()
-	s.cache.Unref()
-	if err != nil {
-		return fmt.Errorf("embedded: close: %w", err)
+	var errs []error
+	if s.failed.Load() == nil {
+		errs = append(errs, s.mark.write(eventstore.Position(s.head.Load())))
 	}
-	return nil
+	errs = append(errs, s.mark.close())
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("embedded: close: %w", err))
+	}
+	s.cache.Unref()
+	return errors.Join(errs...)
 }
 
 type pebbleLogger struct{ l *slog.Logger }

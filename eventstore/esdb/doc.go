@@ -5,12 +5,12 @@
 //
 // # What it guarantees
 //
-// The common contract of package eventstore holds with the differences
-// listed below:
+// The common contract of package eventstore holds, within the limits of
+// the next section:
 //
 //   - Acknowledged means durable: Append returns once the server has
-//     acknowledged the write, which in a cluster means a quorum of nodes has
-//     written and flushed it.
+//     flushed the write and, in a cluster, the nodes its acknowledgement
+//     settings require have too.
 //   - Atomic: the events of one Append are written all or none.
 //   - Optimistic concurrency is EventStoreDB's own: Any, NoStream,
 //     StreamExists and Exact(n) map to its expected revisions, and a
@@ -46,9 +46,10 @@
 //   - ReadAll filters on the client: a sparse filter reads the events it
 //     skips too, in batches of 4096.
 //   - A position that is not the position of an event (such as p-1 for an
-//     event at p) is accepted by ReadAll and Subscribe: when the server
-//     refuses it, the store falls back to p (p-1+1) and then to a scan from
-//     the nearest valid position, which can be slow on a long log.
+//     event at p) is accepted by ReadAll and Subscribe: the server refuses
+//     it, so the store tries the next byte (p, for p-1) and otherwise scans
+//     from the start of the log (ReadAll) or back from its end (Subscribe),
+//     which can be slow on a long log.
 //   - PositionAt searches by chunk (the server's default 256 MiB files)
 //     and then scans one chunk; it relies on RecordedAt (the server clock)
 //     increasing along the log.

@@ -269,6 +269,7 @@ func (sub *subscription) run(done func()) {
 	defer done()
 	defer close(sub.exited)
 	defer close(sub.items)
+	defer sub.cancel()
 	defer sub.stopAfter()
 	backoff := minBackoff
 	for {
