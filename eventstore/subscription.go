@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 type Reader interface {
 	Head(ctx context.Context) (Position, error)
 	ReadAll(ctx context.Context, opts ReadAllOptions) ([]RecordedEvent, error)
+	ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) ([]RecordedEvent, error)
 }
 
 // HeadSignal wakes waiters when the log head moves. The zero value is
@@ -72,7 +74,11 @@ type CatchUp struct {
 	cfg      CatchUpConfig
 	pos      Position
 	caughtUp bool
-	closed   chan struct{}
+	// A subscription to one stream (Filter.Stream, no prefix) follows it by
+	// version through ReadStream: each read costs a page, however long the
+	// stream or the log. nextVersion < 0 means not located yet.
+	nextVersion int64
+	closed      chan struct{}
 	once     sync.Once
 	done     <-chan struct{} // the Subscribe context
 }
@@ -87,7 +93,70 @@ func NewCatchUp(ctx context.Context, r Reader, signal *HeadSignal, from Position
 	if signal == nil {
 		signal = &HeadSignal{}
 	}
-	return &CatchUp{r: r, signal: signal, filter: filter, cfg: cfg, pos: from, closed: make(chan struct{}), done: ctx.Done()}
+	return &CatchUp{r: r, signal: signal, filter: filter, cfg: cfg, pos: from, nextVersion: -1, closed: make(chan struct{}), done: ctx.Done()}
+}
+
+func (s *CatchUp) oneStream() bool { return s.filter.Stream != "" && s.filter.StreamPrefix == "" }
+
+// read returns the next page after s.pos (fewer than PageSize events means
+// the end of the log as of the read) and how many events it examined.
+func (s *CatchUp) read(ctx context.Context) (events []RecordedEvent, full bool, err error) {
+	if !s.oneStream() {
+		events, err = s.r.ReadAll(ctx, ReadAllOptions{After: s.pos, Count: s.cfg.PageSize, Filter: s.filter})
+		return events, len(events) == s.cfg.PageSize, err
+	}
+	if s.nextVersion < 0 {
+		v, err := s.locate(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		s.nextVersion = v
+	}
+	raw, err := s.r.ReadStream(ctx, s.filter.Stream, ReadStreamOptions{From: uint64(s.nextVersion), Count: s.cfg.PageSize})
+	if errors.Is(err, ErrStreamNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	full = len(raw) == s.cfg.PageSize
+	events = raw[:0]
+	for _, e := range raw {
+		s.nextVersion = int64(e.Version) + 1
+		if e.Position > s.pos && s.filter.MatchType(e.Type) {
+			events = append(events, e)
+		}
+	}
+	return events, full, nil
+}
+
+// locate finds the first version of the stream whose position is after
+// s.pos, by binary search (versions and positions rise together).
+func (s *CatchUp) locate(ctx context.Context) (int64, error) {
+	if s.pos == Start {
+		return 0, nil
+	}
+	last, err := s.r.ReadStream(ctx, s.filter.Stream, ReadStreamOptions{Direction: Backwards, FromEnd: true, Count: 1})
+	if errors.Is(err, ErrStreamNotFound) || err == nil && len(last) == 0 {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := int64(0), int64(last[0].Version)+1 // answer in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		evs, err := s.r.ReadStream(ctx, s.filter.Stream, ReadStreamOptions{From: uint64(mid), Count: 1})
+		if err != nil {
+			return 0, err
+		}
+		if len(evs) == 0 || evs[0].Position > s.pos {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, nil
 }
 
 // Next implements Subscription.
@@ -109,7 +178,7 @@ func (s *CatchUp) Next(ctx context.Context) (SubscriptionMessage, error) {
 			return SubscriptionMessage{}, fmt.Errorf("subscription head: %w", err)
 		}
 		if head > s.pos {
-			events, err := s.r.ReadAll(ctx, ReadAllOptions{After: s.pos, Count: s.cfg.PageSize, Filter: s.filter})
+			events, full, err := s.read(ctx)
 			if err != nil {
 				return SubscriptionMessage{}, fmt.Errorf("subscription read after %d: %w", s.pos, err)
 			}
@@ -117,7 +186,7 @@ func (s *CatchUp) Next(ctx context.Context) (SubscriptionMessage, error) {
 			if n := len(events); n > 0 {
 				last = events[n-1].Position
 			}
-			if len(events) < s.cfg.PageSize {
+			if !full {
 				// The read reached the end of the log as it stood after head
 				// was read: everything matching up to max(head, last) is out.
 				reached := max(head, last)
@@ -127,6 +196,9 @@ func (s *CatchUp) Next(ctx context.Context) (SubscriptionMessage, error) {
 					return SubscriptionMessage{Events: events, CaughtUp: true, Position: reached}, nil
 				}
 				continue // filtered-out events only: advance silently
+			}
+			if len(events) == 0 {
+				continue // a full page of other types (one-stream mode): read on
 			}
 			s.pos, s.caughtUp = last, false
 			return SubscriptionMessage{Events: events, Position: last}, nil

@@ -192,7 +192,10 @@ func (r *Recorder) Accept(ctx context.Context, ticks []domain.Tick) error {
 	size := 0
 	for i := range ticks {
 		t := &ticks[i]
-		ev, err := r.reg.Encode(uuid.Must(uuid.NewV7()), *t, eventstore.Metadata{})
+		// Ids are given at flush time, stream by stream, so that each append
+		// carries ids above every stored one (the store's id index stays
+		// sequential and needs no lookups).
+		ev, err := r.reg.Encode(uuid.Nil, *t, eventstore.Metadata{})
 		if err != nil {
 			r.invalid.Add(1)
 			r.log.Warn("rejected invalid tick", "provider", t.Provider, "symbol", t.Symbol, "err", err)
@@ -358,6 +361,14 @@ func (r *Recorder) flush(ctx context.Context) error {
 		streams = append(streams, s)
 	}
 	slices.Sort(streams)
+	for _, s := range streams {
+		evs := batch[s]
+		for i := range evs {
+			if evs[i].ID == uuid.Nil { // kept across retries: same ids
+				evs[i].ID = uuid.Must(uuid.NewV7())
+			}
+		}
+	}
 	for i, s := range streams {
 		if err := r.appendRetry(ctx, s, batch[s]); err != nil {
 			rest := map[string][]eventstore.EventData{}

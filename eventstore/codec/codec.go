@@ -214,9 +214,7 @@ func (r *Registry) FromJSON(id uuid.UUID, typ string, data json.RawMessage, md e
 		if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 			return eventstore.EventData{}, fmt.Errorf("data of %s must be a JSON object", typ)
 		}
-		var compact bytes.Buffer
-		_ = json.Compact(&compact, trimmed)
-		return eventstore.EventData{ID: id, Type: typ, Data: compact.Bytes(), Metadata: md.Encode()}, nil
+		return eventstore.EventData{ID: id, Type: typ, Data: canonicalJSON(trimmed), Metadata: md.Encode()}, nil
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return eventstore.EventData{}, fmt.Errorf("%s: data is missing", typ)
@@ -229,6 +227,9 @@ func (r *Registry) FromJSON(id uuid.UUID, typ string, data json.RawMessage, md e
 		dec.DisallowUnknownFields()
 		if err = dec.Decode(&t); err != nil {
 			return eventstore.EventData{}, fmt.Errorf("%s: %w", typ, err)
+		}
+		if dec.More() {
+			return eventstore.EventData{}, fmt.Errorf("%s: trailing data after the payload", typ)
 		}
 		ev = t
 	} else if ev, err = ent.decode(data, true); err != nil {
@@ -307,13 +308,11 @@ func (r *Registry) DecodeEnvelope(b []byte) (eventstore.RecordedEvent, error) {
 	}
 	var md eventstore.Metadata
 	var rawMD []byte
-	if m := bytes.TrimSpace(env.Metadata); len(m) > 0 && !bytes.Equal(m, []byte("{}")) && !bytes.Equal(m, []byte("null")) {
+	if m := canonicalJSON(env.Metadata); len(m) > 0 && !bytes.Equal(m, []byte("{}")) && !bytes.Equal(m, []byte("null")) {
 		if md, err = eventstore.DecodeMetadata(m); err != nil {
 			return eventstore.RecordedEvent{}, fmt.Errorf("envelope: %v: %w", err, ErrMalformed)
 		}
-		var compact bytes.Buffer
-		_ = json.Compact(&compact, m)
-		rawMD = compact.Bytes()
+		rawMD = m
 	}
 	data, err := r.FromJSON(id, env.Type, env.Data, md, true)
 	if err != nil {
@@ -329,4 +328,19 @@ func (r *Registry) DecodeEnvelope(b []byte) (eventstore.RecordedEvent, error) {
 		Position: eventstore.Position(env.Position), RecordedAt: env.RecordedAt,
 		Data: data.Data, Metadata: data.Metadata,
 	}, nil
+}
+
+// canonicalJSON returns valid JSON b compacted and HTML-escaped, the form
+// json.Marshal (and so an exported envelope) writes a json.RawMessage in, so
+// that payloads stored as given survive an export and re-import byte for
+// byte. Empty input stays empty.
+func canonicalJSON(b []byte) []byte {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	out, err := json.Marshal(json.RawMessage(b))
+	if err != nil {
+		return b // not JSON: left for the caller's decoder to reject
+	}
+	return out
 }

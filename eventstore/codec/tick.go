@@ -22,7 +22,10 @@ import (
 //	greeks: 6 x f64 (iv, delta, gamma, theta, vega, rho)
 //
 // A NIFTY future tick with depth is about 60 bytes. Decoding validates
-// lengths and rejects trailing bytes; it never panics on bad input.
+// lengths and rejects trailing bytes; it never panics on bad input. It also
+// rejects encodings AppendTick never writes (a uvarint longer than needed,
+// the depth flag with all-zero depth, the token flag with token 0), so that
+// every accepted payload has exactly one encoding.
 const (
 	tickLayoutV1 = 1
 
@@ -48,6 +51,10 @@ func AppendTick(dst []byte, t *domain.Tick) ([]byte, error) {
 			return dst, fmt.Errorf("encode tick: string of %d bytes exceeds %d: %w", len(s), maxTickString, ErrMalformed)
 		}
 	}
+	ns := t.ExchangeTime.UnixNano()
+	if !time.Unix(0, ns).Equal(t.ExchangeTime) {
+		return dst, fmt.Errorf("encode tick: exchange time %v is outside the Unix-nanosecond range (1678-2262): %w", t.ExchangeTime, ErrMalformed)
+	}
 	var flags byte
 	if t.Bid != 0 || t.Ask != 0 || t.BidQty != 0 || t.AskQty != 0 {
 		flags |= flagDepth
@@ -62,7 +69,7 @@ func AppendTick(dst []byte, t *domain.Tick) ([]byte, error) {
 	dst = appendString(dst, t.Provider)
 	dst = appendString(dst, t.Exchange)
 	dst = appendString(dst, t.Symbol)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(t.ExchangeTime.UnixNano()))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(ns))
 	dst = binary.AppendUvarint(dst, uint64(t.LTP))
 	dst = binary.AppendUvarint(dst, uint64(t.LastQty))
 	dst = binary.AppendUvarint(dst, uint64(t.Volume))
@@ -129,6 +136,10 @@ func (r *tickReader) uvarint(what string) uint64 {
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail(what)
+		return 0
+	}
+	if n > 1 && r.b[n-1] == 0 {
+		r.fail(what + " not minimally encoded")
 		return 0
 	}
 	r.b = r.b[n:]
@@ -198,10 +209,15 @@ func (d *TickDecoder) Decode(b []byte, t *domain.Tick) error {
 		t.BidQty = r.int63("bid_qty")
 		t.Ask = domain.Price(r.int63("ask"))
 		t.AskQty = r.int63("ask_qty")
+		if r.err == nil && t.Bid == 0 && t.BidQty == 0 && t.Ask == 0 && t.AskQty == 0 {
+			r.fail("depth flag set without depth")
+		}
 	}
 	if flags&flagToken != 0 {
 		if v := r.fixed(4, "token"); v != nil {
-			t.Token = binary.LittleEndian.Uint32(v)
+			if t.Token = binary.LittleEndian.Uint32(v); t.Token == 0 {
+				r.fail("token flag set with token 0")
+			}
 		}
 	}
 	if flags&flagGreeks != 0 {

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 
@@ -111,6 +112,7 @@ type Store struct {
 	head     atomic.Uint64 // last durable position
 	mark     *ackMark
 	markDone chan struct{}
+	inflight sync.WaitGroup // groups handed to the acker, not yet answered
 	reqs     chan *appendReq
 	quit     chan struct{}
 	done     chan struct{}
@@ -171,6 +173,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// reads fail with ErrCorrupt and the store stops taking appends.
 		EventListener: &pebble.EventListener{DataCorruption: s.onCorruption},
 	}
+	// Bloom filters on every level: the id index is probed for every event
+	// id not known to be new, and most probes are misses.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		cache.Unref()
@@ -355,20 +360,33 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	return r.res, r.err
 }
 
-// writer is the single goroutine that orders, checks and commits appends.
+// writer is the single goroutine that orders and checks appends and applies
+// them to Pebble, one group at a time. It does not wait for a group's WAL
+// sync: it hands the group to the acker and prepares the next one while the
+// disk syncs (pipelined group commit; at most maxInflight groups in flight).
+// Pebble applies batches in the order the writer submits them, and the
+// acker acknowledges them in that order once synced, publishing the durable
+// head that readers stop at.
 func (s *Store) writer() {
 	defer close(s.done)
+	acks := make(chan *inflight, maxInflight)
+	ackerDone := make(chan struct{})
+	go s.acker(acks, ackerDone)
+	defer func() {
+		close(acks)
+		<-ackerDone
+	}()
 	var group []*appendReq
 	for {
 		var first *appendReq
 		select {
 		case first = <-s.reqs:
 		case <-s.quit:
-			// Drain what was queued before Close took the lock.
+			// Commit what was queued before Close took the lock.
 			for {
 				select {
 				case r := <-s.reqs:
-					s.commitGroup([]*appendReq{r})
+					s.prepareGroup([]*appendReq{r}, acks)
 				default:
 					return
 				}
@@ -386,7 +404,55 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		s.commitGroup(group)
+		s.prepareGroup(slices.Clone(group), acks)
+	}
+}
+
+// maxInflight bounds the groups applied but not yet synced.
+const maxInflight = 4
+
+// inflight is a group handed from the writer to the acker.
+type inflight struct {
+	group   []*appendReq
+	resps   []appendResp
+	written []bool
+	batch   *pebble.Batch // nil when the group wrote nothing
+	head    eventstore.Position
+	wg      *sync.WaitGroup
+}
+
+// acker waits for each group's sync in order, publishes the durable head
+// and answers the group's appends.
+func (s *Store) acker(acks <-chan *inflight, done chan<- struct{}) {
+	defer close(done)
+	for g := range acks {
+		if g.batch != nil {
+			err := g.batch.SyncWait()
+			g.batch.Close()
+			if err == nil {
+				if p := s.failed.Load(); p != nil {
+					err = *p // an earlier group failed: this one is not acknowledged
+				}
+			}
+			if err != nil {
+				err = mapErr(err)
+				if s.failed.CompareAndSwap(nil, &err) {
+					s.log.Error("embedded store commit failed; refusing further appends until reopened", "err", err)
+				}
+				for gi, r := range g.group {
+					if g.written[gi] {
+						g.resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
+					}
+				}
+			} else {
+				s.head.Store(uint64(g.head))
+				s.signal.Notify()
+			}
+		}
+		for gi, r := range g.group {
+			r.done <- g.resps[gi]
+		}
+		g.wg.Done()
 	}
 }
 
@@ -395,11 +461,18 @@ type pendingEvent struct {
 	ev eventstore.RecordedEvent
 }
 
-func (s *Store) commitGroup(group []*appendReq) {
+// prepareGroup checks every append of the group against the stream
+// versions and the id index (including groups still syncing), writes the
+// accepted ones into one batch, applies it without waiting for the sync and
+// hands it to the acker. Called by the writer only.
+func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
+	g := &inflight{group: group, resps: make([]appendResp, len(group)), written: make([]bool, len(group)), wg: &s.inflight}
+	s.inflight.Add(1)
 	if p := s.failed.Load(); p != nil {
-		for _, r := range group {
-			r.done <- appendResp{err: fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", r.stream, *p, eventstore.ErrClosed)}
+		for gi, r := range group {
+			g.resps[gi].err = fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", r.stream, *p, eventstore.ErrClosed)
 		}
+		acks <- g
 		return
 	}
 	now := s.cfg.Now().UTC()
@@ -407,9 +480,6 @@ func (s *Store) commitGroup(group []*appendReq) {
 		now = s.lastRec
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
-	resps := make([]appendResp, len(group))
-	written := make([]bool, len(group))
 	nextPos := s.nextPos
 	maxID := s.maxID
 	overlay := map[string]uint64{} // stream versions written by this group
@@ -420,7 +490,7 @@ func (s *Store) commitGroup(group []*appendReq) {
 	wrote := false
 	for gi, r := range group {
 		if err := r.ctx.Err(); err != nil {
-			resps[gi].err = err
+			g.resps[gi].err = err
 			continue
 		}
 		// Idempotency first, whatever the expected version.
@@ -434,29 +504,29 @@ func (s *Store) commitGroup(group []*appendReq) {
 					continue
 				}
 			}
-			if bytes.Compare(id[:], maxID[:]) > 0 {
-				continue // greater than every stored id: cannot exist
+			if bytes.Compare(id[:], s.maxID[:]) > 0 {
+				continue // greater than every id written before this group: new
 			}
 			ev, err := s.eventByID(r.ctx, id)
 			if err != nil {
-				resps[gi].err = fmt.Errorf("append to %q: look up event %s: %w", r.stream, id, err)
+				g.resps[gi].err = fmt.Errorf("append to %q: look up event %s: %w", r.stream, id, err)
 				break
 			}
 			if ev != nil {
 				stored[i], found = ev, true
 			}
 		}
-		if resps[gi].err != nil {
+		if g.resps[gi].err != nil {
 			continue
 		}
 		if found {
 			res, dup, err := eventstore.CheckIdempotent(r.stream, r.events, stored)
 			if err != nil {
-				resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+				g.resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
 				continue
 			}
 			if dup {
-				resps[gi].res = res
+				g.resps[gi].res = res
 				continue
 			}
 		}
@@ -464,16 +534,16 @@ func (s *Store) commitGroup(group []*appendReq) {
 		if !ok {
 			var err error
 			if cur, err = s.streamVersion(r.ctx, r.stream); err != nil {
-				resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+				g.resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
 				continue
 			}
 		}
 		if err := r.expected.Check(r.stream, cur); err != nil {
-			resps[gi].err = err
+			g.resps[gi].err = err
 			continue
 		}
 		if len(r.events) == 0 {
-			resps[gi].res = eventstore.AppendResult{Version: cur, Position: nextPos - 1}
+			g.resps[gi].res = eventstore.AppendResult{Version: cur, Position: nextPos - 1}
 			continue
 		}
 		first := cur + 1 // NoVersion+1 == 0
@@ -484,14 +554,14 @@ func (s *Store) commitGroup(group []*appendReq) {
 		binary.BigEndian.PutUint64(op.Key[1:], uint64(nextPos))
 		encodeChunk(op.Value, r.stream, first, now, r.events)
 		if err := op.Finish(); err != nil {
-			resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+			g.resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
 			continue
 		}
 		var sv [12]byte
 		binary.BigEndian.PutUint64(sv[:8], uint64(nextPos))
 		binary.BigEndian.PutUint32(sv[8:], uint32(n))
 		if err := b.Set(streamKey(r.stream, first), sv[:], nil); err != nil {
-			resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
+			g.resps[gi].err = fmt.Errorf("append to %q: %w", r.stream, err)
 			continue
 		}
 		for i := range r.events {
@@ -512,37 +582,42 @@ func (s *Store) commitGroup(group []*appendReq) {
 		last := first + uint64(n) - 1
 		overlay[r.stream] = last
 		nextPos += eventstore.Position(n)
-		resps[gi].res = eventstore.AppendResult{Version: last, Position: nextPos - 1}
-		written[gi] = true
+		g.resps[gi].res = eventstore.AppendResult{Version: last, Position: nextPos - 1}
+		g.written[gi] = true
 		wrote = true
 	}
-	if wrote {
-		if err := b.Commit(pebble.Sync); err != nil {
-			err = mapErr(err)
-			s.failed.Store(&err)
+	if !wrote {
+		b.Close()
+		acks <- g
+		return
+	}
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		err = mapErr(err)
+		b.Close()
+		if s.failed.CompareAndSwap(nil, &err) {
 			s.log.Error("embedded store commit failed; refusing further appends until reopened", "err", err)
-			for gi, r := range group {
-				if written[gi] {
-					resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
-				}
-			}
-		} else {
-			s.nextPos = nextPos
-			s.maxID = maxID
-			s.lastRec = now
-			if len(s.streamVers) > 1<<16 {
-				clear(s.streamVers) // bounded cache; versions reload from the index
-			}
-			for st, v := range overlay {
-				s.streamVers[st] = v
-			}
-			s.head.Store(uint64(nextPos - 1))
-			s.signal.Notify()
 		}
+		for gi, r := range group {
+			if g.written[gi] {
+				g.resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
+			}
+		}
+		acks <- g
+		return
 	}
-	for gi, r := range group {
-		r.done <- resps[gi]
+	// Applied (visible to Pebble iterators, not yet to readers, who stop at
+	// the durable head): later groups build on it.
+	g.batch, g.head = b, nextPos-1
+	s.nextPos = nextPos
+	s.maxID = maxID
+	s.lastRec = now
+	if len(s.streamVers) > 1<<16 {
+		clear(s.streamVers) // bounded cache; versions reload from the index
 	}
+	for st, v := range overlay {
+		s.streamVers[st] = v
+	}
+	acks <- g
 }
 
 // streamVersion returns the stream's last version, or NoVersion. Called by
@@ -583,6 +658,14 @@ func (s *Store) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.Record
 	}
 	pos := eventstore.Position(binary.BigEndian.Uint64(v))
 	closer.Close()
+	if pos > eventstore.Position(s.head.Load()) {
+		// Written by a group still syncing: wait for it, so that a retry is
+		// answered only once the original is durable.
+		s.inflight.Wait()
+		if p := s.failed.Load(); p != nil {
+			return nil, *p
+		}
+	}
 	var evs []eventstore.RecordedEvent
 	err = s.scanLocked(ctx, pos-1, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool {
 		evs = append(evs, *ev)
@@ -628,6 +711,13 @@ func (s *Store) scan(ctx context.Context, after eventstore.Position, filter even
 }
 
 func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+	// Pebble makes a batch visible before its WAL sync completes; readers
+	// stop at the durable head (read before the iterator's snapshot), so
+	// nothing that could still vanish in a crash is ever served.
+	limit := eventstore.Position(s.head.Load())
+	if after >= limit {
+		return nil
+	}
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
 	if err != nil {
 		return mapErr(err)
@@ -649,6 +739,9 @@ func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filte
 			}
 		}
 		pos := eventstore.Position(binary.BigEndian.Uint64(it.Key()[1:]))
+		if pos > limit {
+			return nil
+		}
 		raw := it.Value()
 		h, err := parseChunk(pos, raw, lastStream)
 		if err != nil {
@@ -675,7 +768,7 @@ func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filte
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if !ok || ev.Position > limit {
 				break
 			}
 			if !filter.MatchType(ev.Type) {
@@ -700,6 +793,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	}
 	defer release()
 	count := eventstore.ClampCount(opts.Count)
+	limit := eventstore.Position(s.head.Load()) // before the snapshot; see scanLocked
 	lo := streamPrefix(stream)
 	hi := append(slices.Clone(lo[:len(lo)-1]), 1)
 	idx, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
@@ -707,7 +801,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 		return nil, mapErr(err)
 	}
 	defer idx.Close()
-	if !idx.First() {
+	if !idx.First() || eventstore.Position(binary.BigEndian.Uint64(idx.Value()[:8])) > limit {
 		if err := idx.Error(); err != nil {
 			return nil, mapErr(err)
 		}
@@ -727,6 +821,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.R
 	for valid && len(out) < count {
 		first := binary.BigEndian.Uint64(idx.Key()[len(lo):])
 		pos := eventstore.Position(binary.BigEndian.Uint64(idx.Value()[:8]))
+		if pos > limit {
+			if backwards {
+				valid = idx.Prev()
+				continue
+			}
+			break
+		}
 		v, closer, err := s.db.Get(logKey(pos))
 		if err != nil {
 			return nil, fmt.Errorf("read %q: chunk at %d: %w", stream, pos, mapErr(err))

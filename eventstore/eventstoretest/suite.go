@@ -74,6 +74,7 @@ func Run(t *testing.T, f Features, newStore Factory) {
 		{"ConcurrentWriters", s.testConcurrentWriters},
 		{"PositionAt", s.testPositionAt},
 		{"SubscribeCatchUpThenLive", s.testSubscribeCatchUpThenLive},
+		{"SubscribeOneStream", s.testSubscribeOneStream},
 		{"SubscriptionContract_ES14", s.testSubscriptionContract},
 		{"SlowSubscriber_ES15", s.testSlowSubscriber},
 		{"Close", s.testClose},
@@ -843,6 +844,69 @@ func (s *suite) testSubscribeCatchUpThenLive(t *testing.T) {
 		if e.Type != "L" {
 			t.Fatalf("type filter let %s through", e.Type)
 		}
+	}
+}
+
+// testSubscribeOneStream: a subscription to one exact stream, from the start
+// and resumed from positions of other streams' events, with a type filter.
+func (s *suite) testSubscribeOneStream(t *testing.T) {
+	t.Parallel()
+	st, p := s.store(t)
+	ctx := ctxT(t)
+	a, b := p+"one-a", p+"one-a0" // b has a's name as a prefix: must not match
+	for i := range 30 {
+		mustAppend(t, st, a, eventstore.Any(), Event(fmt.Sprintf("T%d", i%2), fmt.Sprintf(`{"i":%d}`, i)))
+		mustAppend(t, st, b, eventstore.Any(), Event("T0", `{}`), Event("T1", `{}`))
+	}
+	all := readAllPrefix(t, st, p)
+	var wantA []eventstore.RecordedEvent
+	for _, e := range all {
+		if e.Stream == a {
+			wantA = append(wantA, e)
+		}
+	}
+	check := func(from eventstore.Position, types []string) {
+		t.Helper()
+		sub, err := st.Subscribe(ctx, from, eventstore.Filter{Stream: a, Types: types})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		c := newCollector(t, sub, from)
+		c.until(ctx, "one-stream catch-up", func() bool { return c.caught })
+		var want []eventstore.RecordedEvent
+		for _, e := range wantA {
+			if e.Position > from && (len(types) == 0 || e.Type == types[0]) {
+				want = append(want, e)
+			}
+		}
+		if len(c.got) != len(want) {
+			t.Fatalf("from %d types %v: %d events, want %d", from, types, len(c.got), len(want))
+		}
+		for i := range want {
+			if c.got[i].ID != want[i].ID {
+				t.Fatalf("from %d: event %d is %s, want %s", from, i, c.got[i].ID, want[i].ID)
+			}
+		}
+	}
+	check(eventstore.Start, nil)
+	check(all[37].Position, nil) // a position of some event in the middle
+	check(all[38].Position, nil)
+	check(all[len(all)-1].Position, nil)
+	check(eventstore.Start, []string{"T1"})
+	// Live: new events of the stream arrive after catch-up.
+	sub, err := st.Subscribe(ctx, all[len(all)-1].Position, eventstore.Filter{Stream: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	c := newCollector(t, sub, all[len(all)-1].Position)
+	c.until(ctx, "caught up", func() bool { return c.caught })
+	mustAppend(t, st, b, eventstore.Any(), Event("T0", `{}`))
+	mustAppend(t, st, a, eventstore.Any(), Event("T0", `{"live":1}`))
+	c.until(ctx, "live event", func() bool { return len(c.got) == 1 })
+	if c.got[0].Stream != a {
+		t.Fatalf("live event from %s", c.got[0].Stream)
 	}
 }
 

@@ -6,16 +6,16 @@
 // of sequence order, so a reader that remembers "the last position seen"
 // can skip a slower transaction's rows (RELIABILITY.md §1.3). This store
 // avoids the problem instead of detecting it: every append runs the
-// append_events function, which first locks the single row of the head
-// table, reads the last position from it, inserts its events at the next
-// positions, writes the new position back and commits. The lock is held
+// append_events function, which first takes a transaction-scoped advisory
+// lock on the store's key, reads the last position (max of the primary key),
+// inserts its events at the next positions and commits. The lock is held
 // until commit, and PostgreSQL makes a transaction visible before it
 // releases its locks, so:
 //
 //   - positions are assigned in commit order: no transaction can take a
 //     position until the one before it has committed or rolled back;
-//   - a rolled-back append rolls back its head update too, so positions are
-//     dense (no holes) and the next append reuses them;
+//   - a rolled-back append leaves nothing behind, so positions are dense (no
+//     holes) and the next append reuses them;
 //   - a reader that sees position P sees every position below P.
 //
 // Subscriptions therefore read WHERE position > checkpoint with no
@@ -33,6 +33,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"embed"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.q.readStreamFwd = "SELECT " + cols + " FROM " + s.schema + ".events WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3"
 	s.q.readStreamBack = "SELECT " + cols + " FROM " + s.schema + ".events WHERE stream = $1 AND version <= $2 ORDER BY version DESC LIMIT $3"
 	s.q.streamExists = "SELECT EXISTS (SELECT 1 FROM " + s.schema + ".events WHERE stream = $1)"
-	s.q.head = "SELECT position FROM " + s.schema + ".head WHERE id = 1"
+	s.q.head = "SELECT coalesce(max(position), 0) FROM " + s.schema + ".events"
 	s.q.recordedAt = "SELECT recorded_at FROM " + s.schema + ".events WHERE position = $1"
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -146,6 +147,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	go s.listen(lctx, pcfg.ConnConfig)
 	return s, nil
 }
+
+// quoteLiteral quotes a schema name (already restricted to [a-z0-9_]) as an
+// SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // redact removes passwords from driver messages.
 func redact(msg string) string {
@@ -186,7 +191,8 @@ func (s *Store) migrate(ctx context.Context) error {
 			continue
 		}
 		body, _ := migrations.ReadFile("migrations/" + f.Name())
-		sql := strings.NewReplacer("{{schema}}", s.schema, "{{channel}}", s.channel).Replace(string(body))
+		sql := strings.NewReplacer("{{schema}}", s.schema, "{{channel}}", s.channel,
+			"{{lockkey}}", fmt.Sprintf("hashtext('algoauto'), hashtext(%s)", quoteLiteral(s.cfg.Schema))).Replace(string(body))
 		if _, err := tx.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("postgres: apply migration %s: %w", f.Name(), err)
 		}
@@ -334,15 +340,47 @@ func (s *Store) mapAppendErr(stream string, expected eventstore.ExpectedVersion,
 	return fmt.Errorf("append to %q: %w", stream, err)
 }
 
-func scanEvents(rows pgx.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
-	defer rows.Close()
-	out := make([]eventstore.RecordedEvent, 0, min(capHint, 1024))
-	for rows.Next() {
-		var e eventstore.RecordedEvent
+// pgEpoch is the zero of PostgreSQL's binary timestamptz (microseconds).
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// rowDecoder decodes rows of (position, id, stream, version, type, data,
+// metadata, recorded_at). Binary-format rows are decoded straight from the
+// wire values (replay is decode-bound): stream and type strings are interned
+// and each row's data and metadata share one allocation.
+type rowDecoder struct {
+	binary bool
+	strs   map[string]string
+}
+
+func newRowDecoder(rows pgx.Rows) *rowDecoder {
+	d := &rowDecoder{binary: true, strs: map[string]string{}}
+	for _, fd := range rows.FieldDescriptions() {
+		if fd.Format != pgx.BinaryFormatCode {
+			d.binary = false
+		}
+	}
+	return d
+}
+
+func (d *rowDecoder) intern(b []byte) string {
+	if v, ok := d.strs[string(b)]; ok {
+		return v
+	}
+	if len(d.strs) > 1<<14 {
+		clear(d.strs)
+	}
+	v := string(b)
+	d.strs[v] = v
+	return v
+}
+
+func (d *rowDecoder) decode(rows pgx.Rows, e *eventstore.RecordedEvent) error {
+	*e = eventstore.RecordedEvent{}
+	if !d.binary {
 		var pos, ver int64
 		var id [16]byte
 		if err := rows.Scan(&pos, &id, &e.Stream, &ver, &e.Type, &e.Data, &e.Metadata, &e.RecordedAt); err != nil {
-			return nil, err
+			return err
 		}
 		e.ID = uuid.UUID(id)
 		e.Position = eventstore.Position(pos)
@@ -351,22 +389,46 @@ func scanEvents(rows pgx.Rows, capHint int) ([]eventstore.RecordedEvent, error) 
 		if len(e.Metadata) == 0 {
 			e.Metadata = nil
 		}
-		out = append(out, e)
+		return nil
+	}
+	v := rows.RawValues()
+	if len(v) != 8 || len(v[0]) != 8 || len(v[1]) != 16 || len(v[3]) != 8 || len(v[7]) != 8 {
+		return errors.New("unexpected row shape")
+	}
+	e.Position = eventstore.Position(binary.BigEndian.Uint64(v[0]))
+	copy(e.ID[:], v[1])
+	e.Stream = d.intern(v[2])
+	e.Version = binary.BigEndian.Uint64(v[3])
+	e.Type = d.intern(v[4])
+	buf := make([]byte, len(v[5])+len(v[6]))
+	n := copy(buf, v[5])
+	copy(buf[n:], v[6])
+	e.Data = buf[:n:n]
+	if len(v[6]) > 0 {
+		e.Metadata = buf[n:]
+	}
+	e.RecordedAt = pgEpoch.Add(time.Duration(int64(binary.BigEndian.Uint64(v[7]))) * time.Microsecond)
+	return nil
+}
+
+func scanEvents(rows pgx.Rows, capHint int) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	out := make([]eventstore.RecordedEvent, 0, min(capHint, 1024))
+	d := newRowDecoder(rows)
+	for rows.Next() {
+		out = append(out, eventstore.RecordedEvent{})
+		if err := d.decode(rows, &out[len(out)-1]); err != nil {
+			return nil, err
+		}
 	}
 	return out, rows.Err()
 }
 
-// ReadAll implements eventstore.Store.
-func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
-	release, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	count := eventstore.ClampCount(opts.Count)
+// readAllQuery builds the SELECT of events after `after` matching f, in
+// position order, with a LIMIT when count > 0.
+func (s *Store) readAllQuery(after eventstore.Position, f eventstore.Filter, count int) (string, []any) {
 	q := s.q.readAll
-	args := []any{int64(opts.After)}
-	f := opts.Filter
+	args := []any{int64(after)}
 	if f.Stream != "" {
 		args = append(args, f.Stream)
 		q += fmt.Sprintf(" AND stream = $%d", len(args))
@@ -379,8 +441,23 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 		args = append(args, f.Types)
 		q += fmt.Sprintf(" AND type = ANY($%d)", len(args))
 	}
-	args = append(args, count)
-	q += fmt.Sprintf(" ORDER BY position LIMIT $%d", len(args))
+	q += " ORDER BY position"
+	if count > 0 {
+		args = append(args, count)
+		q += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	return q, args
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	count := eventstore.ClampCount(opts.Count)
+	q, args := s.readAllQuery(opts.After, opts.Filter, count)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", opts.After, err)
@@ -390,6 +467,38 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 		return nil, fmt.Errorf("read all after %d: %w", opts.After, err)
 	}
 	return evs, nil
+}
+
+// Scan streams every event after `after` matching filter to fn, in order,
+// through one query (no paging round trips), until fn returns false or the
+// log as of the query's start ends: the replay path. Each event's Data and
+// Metadata are its own allocation and may be retained.
+func (s *Store) Scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	q, args := s.readAllQuery(after, filter, 0)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("scan after %d: %w", after, err)
+	}
+	defer rows.Close()
+	d := newRowDecoder(rows)
+	var e eventstore.RecordedEvent
+	for rows.Next() {
+		if err := d.decode(rows, &e); err != nil {
+			return fmt.Errorf("scan after %d: %w", after, err)
+		}
+		if !fn(&e) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan after %d: %w", after, err)
+	}
+	return nil
 }
 
 // ReadStream implements eventstore.Store.

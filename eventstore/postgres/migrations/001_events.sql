@@ -1,5 +1,6 @@
 -- The event log. position is dense and in commit order: it is assigned
--- under the row lock of head, which every append holds until it commits.
+-- under a transaction-scoped advisory lock that every append holds until it
+-- commits (see append_events).
 CREATE TABLE {{schema}}.events (
     position    bigint      PRIMARY KEY,
     id          uuid        NOT NULL,
@@ -13,17 +14,12 @@ CREATE TABLE {{schema}}.events (
 CREATE UNIQUE INDEX events_id ON {{schema}}.events (id);
 CREATE UNIQUE INDEX events_stream_version ON {{schema}}.events (stream, version);
 
--- One row: the last position and the store clock's floor. Appends lock it.
-CREATE TABLE {{schema}}.head (
-    id          int         PRIMARY KEY CHECK (id = 1),
-    position    bigint      NOT NULL,
-    recorded_at timestamptz
-);
-INSERT INTO {{schema}}.head (id, position) VALUES (1, 0);
-
 -- append_events is the whole append in one statement (one round trip):
--- lock, idempotency check, expected-version check, insert, head update,
--- notify. Errors: AL001 conflict (DETAIL = actual version, -1 for none),
+-- lock, idempotency check, expected-version check, insert, notify. The lock
+-- is pg_advisory_xact_lock on the store's key, released only at commit or
+-- rollback, after the transaction has become visible; so the position read
+-- under it (max(position) + 1) is assigned in commit order, and a rollback
+-- leaves no hole. Errors: AL001 conflict (DETAIL = actual version, -1 for none),
 -- AL002 id reused with another payload, AL003 partial duplicate.
 CREATE FUNCTION {{schema}}.append_events(
     p_stream text, p_expected_kind int, p_expected bigint,
@@ -41,7 +37,10 @@ DECLARE
     v_maxver  bigint;
     v_maxpos  bigint;
 BEGIN
-    SELECT h.position, h.recorded_at INTO v_head, v_last FROM {{schema}}.head h WHERE h.id = 1 FOR UPDATE;
+    PERFORM pg_advisory_xact_lock({{lockkey}});
+    SELECT e.position, e.recorded_at INTO v_head, v_last
+      FROM {{schema}}.events e ORDER BY e.position DESC LIMIT 1;
+    v_head := coalesce(v_head, 0);
 
     IF v_n > 0 THEN
         SELECT count(*),
@@ -82,7 +81,6 @@ BEGIN
     INSERT INTO {{schema}}.events (position, id, stream, version, type, data, metadata, recorded_at)
     SELECT v_head + t.ord, t.id, p_stream, coalesce(v_cur, -1) + t.ord, t.type, t.data, t.md, v_now
       FROM unnest(p_ids, p_types, p_data, p_metadata) WITH ORDINALITY AS t(id, type, data, md, ord);
-    UPDATE {{schema}}.head SET position = v_head + v_n, recorded_at = v_now WHERE id = 1;
     PERFORM pg_notify('{{channel}}', (v_head + v_n)::text);
     RETURN QUERY SELECT coalesce(v_cur, -1) + v_n, v_head + v_n, false;
 END
