@@ -70,12 +70,22 @@ func NewServer(cfg Config, events EventReader, reg *codec.Registry) *Server {
 		cfg.MaxEventsPerPage = 1000
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, events: events, reg: reg, mux: http.NewServeMux(), started: time.Now()}
-	s.mux.HandleFunc("GET /health", s.handleHealth)
-	s.mux.HandleFunc("GET /health/live", s.handleLive)
-	s.mux.HandleFunc("GET /health/ready", s.handleReady)
-	s.mux.HandleFunc("GET /api/v1/events", s.handleEvents)
-	s.mux.HandleFunc("GET /api/v1/events/head", s.handleHead)
+	routes := map[string]http.HandlerFunc{
+		"/health":             s.handleHealth,
+		"/health/live":        s.handleLive,
+		"/health/ready":       s.handleReady,
+		"/api/v1/events":      s.handleEvents,
+		"/api/v1/events/head": s.handleHead,
+	}
+	for path, h := range routes {
+		s.mux.HandleFunc("GET "+path, h)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := routes[r.URL.Path]; ok {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, r, s.log, &Error{Code: CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: only GET", r.Method, r.URL.Path)})
+			return
+		}
 		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
 	})
 	s.srv = &http.Server{
@@ -182,7 +192,7 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 // a comma-separated list; limit defaults to 100 and is capped.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := eventstore.ReadAllOptions{Count: 100}
+	opts := eventstore.ReadAllOptions{Count: min(100, s.cfg.MaxEventsPerPage)} // the default is capped too
 	if v := q.Get("from"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -245,19 +255,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Error codes of the API's error shape.
 const (
-	CodeInvalid     = "invalid"
-	CodeNotFound    = "not_found"
-	CodeConflict    = "conflict"
-	CodeUnavailable = "unavailable"
-	CodeInternal    = "internal"
+	CodeInvalid          = "invalid"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeConflict         = "conflict"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
 )
 
 var codeStatus = map[string]int{
-	CodeInvalid:     http.StatusBadRequest,
-	CodeNotFound:    http.StatusNotFound,
-	CodeConflict:    http.StatusConflict,
-	CodeUnavailable: http.StatusServiceUnavailable,
-	CodeInternal:    http.StatusInternalServerError,
+	CodeInvalid:          http.StatusBadRequest,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeConflict:         http.StatusConflict,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
 }
 
 // Error is an API error with a code from the table above.

@@ -79,8 +79,8 @@ type CatchUp struct {
 	// stream or the log. nextVersion < 0 means not located yet.
 	nextVersion int64
 	closed      chan struct{}
-	once     sync.Once
-	done     <-chan struct{} // the Subscribe context
+	once        sync.Once
+	done        <-chan struct{} // the Subscribe context
 }
 
 var _ Subscription = (*CatchUp)(nil)

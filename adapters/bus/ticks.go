@@ -1,19 +1,20 @@
 // Package bus is AlgoAuto's message backbone, built on Watermill. TickBus
 // carries batches of ticks from feed adapters to their consumer (the
-// recorder) through a Watermill router over an in-process GoChannel.
+// recorder) through a Watermill router over an in-process GoChannel, in the
+// codec's tick-batch form.
 //
 // Contract: Publish blocks until the consumer has handled the batch (the
 // GoChannel is configured with BlockPublishUntilSubscriberAck), so a slow
 // consumer back-pressures the feed instead of queueing without bound; the
 // consumer decides whether to wait or to drop (see engine/ingest). One
-// Watermill message carries a whole batch (length-prefixed binary ticks),
-// so the per-message cost of the router is paid per batch, not per tick.
+// Watermill message carries a whole batch (length-prefixed binary ticks), so
+// the per-message cost of the router is paid per batch, not per tick, and
+// the consumer can store each tick's encoding without encoding it again.
 // Publish before Run has started fails rather than losing messages.
 package bus
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,8 +35,9 @@ const TopicTicks = "ticks"
 // HandlerRecorder is the stable name of the recorder's handler.
 const HandlerRecorder = "recorder"
 
-// TickHandler consumes one batch. It must not retain the slice.
-type TickHandler func(ctx context.Context, ticks []domain.Tick) error
+// TickHandler consumes one batch in the codec's tick-batch form (see
+// codec.ForEachTick); it may retain the bytes.
+type TickHandler func(ctx context.Context, batch []byte) error
 
 // TickBus is a Watermill router with one tick topic and one consumer.
 type TickBus struct {
@@ -61,13 +63,7 @@ func NewTickBus(logger *slog.Logger, handler TickHandler) (*TickBus, error) {
 	router.AddMiddleware(middleware.Recoverer)
 	b := &TickBus{pubsub: ps, router: router, log: logger}
 	router.AddConsumerHandler(HandlerRecorder, TopicTicks, ps, func(msg *message.Message) error {
-		ticks, err := DecodeTickBatch(msg.Payload)
-		if err != nil {
-			// A malformed batch cannot be fixed by redelivery: drop it loudly.
-			b.log.Error("dropping malformed tick batch", "message", msg.UUID, "err", err)
-			return nil
-		}
-		return handler(msg.Context(), ticks)
+		return handler(msg.Context(), msg.Payload)
 	})
 	return b, nil
 }
@@ -89,9 +85,9 @@ func (b *TickBus) Publish(ctx context.Context, ticks []domain.Tick) error {
 	if !b.router.IsRunning() {
 		return ErrNotRunning
 	}
-	payload, err := EncodeTickBatch(nil, ticks)
+	payload, err := codec.AppendTickBatch(make([]byte, 0, 80*len(ticks)), ticks)
 	if err != nil {
-		return err
+		return fmt.Errorf("bus: %w", err)
 	}
 	msg := message.NewMessage(uuid.Must(uuid.NewV7()).String(), payload)
 	msg.SetContext(ctx)
@@ -104,39 +100,4 @@ func (b *TickBus) Publish(ctx context.Context, ticks []domain.Tick) error {
 // Close stops the router and the pub/sub.
 func (b *TickBus) Close() error {
 	return errors.Join(b.router.Close(), b.pubsub.Close())
-}
-
-// EncodeTickBatch appends ticks to dst as uvarint-length-prefixed binary
-// ticks (the codec's layout).
-func EncodeTickBatch(dst []byte, ticks []domain.Tick) ([]byte, error) {
-	var one []byte
-	for i := range ticks {
-		var err error
-		one, err = codec.AppendTick(one[:0], &ticks[i])
-		if err != nil {
-			return nil, fmt.Errorf("bus: encode tick %d: %w", i, err)
-		}
-		dst = binary.AppendUvarint(dst, uint64(len(one)))
-		dst = append(dst, one...)
-	}
-	return dst, nil
-}
-
-// DecodeTickBatch reads what EncodeTickBatch wrote.
-func DecodeTickBatch(b []byte) ([]domain.Tick, error) {
-	var d codec.TickDecoder
-	var out []domain.Tick
-	for len(b) > 0 {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return nil, fmt.Errorf("bus: tick batch framing at byte %d: %w", len(out), codec.ErrMalformed)
-		}
-		var t domain.Tick
-		if err := d.Decode(b[n:n+int(l)], &t); err != nil {
-			return nil, fmt.Errorf("bus: tick %d: %w", len(out), err)
-		}
-		out = append(out, t)
-		b = b[n+int(l):]
-	}
-	return out, nil
 }

@@ -24,7 +24,15 @@ func sample(n int) []domain.Tick {
 func TestPublishDeliversBatchesInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var got [][]domain.Tick
-	b, err := bus.NewTickBus(nil, func(_ context.Context, ticks []domain.Tick) error {
+	b, err := bus.NewTickBus(nil, func(_ context.Context, batch []byte) error {
+		var ticks []domain.Tick
+		var d codec.TickDecoder
+		if err := codec.ForEachTick(batch, &d, func(t *domain.Tick, _ []byte) error {
+			ticks = append(ticks, *t)
+			return nil
+		}); err != nil {
+			return err
+		}
 		mu.Lock()
 		got = append(got, ticks)
 		mu.Unlock()
@@ -71,20 +79,28 @@ func TestPublishDeliversBatchesInOrder(t *testing.T) {
 }
 
 func TestTickBatchFraming(t *testing.T) {
-	enc, err := bus.EncodeTickBatch(nil, sample(3))
+	enc, err := codec.AppendTickBatch(nil, sample(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := bus.DecodeTickBatch(enc)
-	if err != nil || len(back) != 3 {
-		t.Fatalf("round trip: %d ticks, %v", len(back), err)
+	var d codec.TickDecoder
+	n := 0
+	if err := codec.ForEachTick(enc, &d, func(tk *domain.Tick, raw []byte) error {
+		again, err := codec.AppendTick(nil, tk)
+		if err != nil || string(again) != string(raw) {
+			t.Fatalf("tick %d: re-encoding differs from the batch's bytes", n)
+		}
+		n++
+		return nil
+	}); err != nil || n != 3 {
+		t.Fatalf("round trip: %d ticks, %v", n, err)
 	}
 	for cut := 1; cut < len(enc); cut++ {
-		if _, err := bus.DecodeTickBatch(enc[:cut]); err != nil && !errors.Is(err, codec.ErrMalformed) {
+		if err := codec.ForEachTick(enc[:cut], &d, func(*domain.Tick, []byte) error { return nil }); err != nil && !errors.Is(err, codec.ErrMalformed) {
 			t.Fatalf("truncated at %d: %v does not wrap ErrMalformed", cut, err)
 		}
 	}
-	if _, err := bus.DecodeTickBatch(append([]byte{0xff, 0xff, 0x01}, enc...)); !errors.Is(err, codec.ErrMalformed) {
+	if err := codec.ForEachTick(append([]byte{0xff, 0xff, 0x01}, enc...), &d, func(*domain.Tick, []byte) error { return nil }); !errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("bad framing: %v", err)
 	}
 }

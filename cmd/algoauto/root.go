@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -140,6 +141,12 @@ func openStore(ctx context.Context, spec string, log *slog.Logger) (*openedStore
 	}
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	// While the store opens, its warnings (the esdb client logs every failed
+	// connection attempt) are demoted to debug: an unreachable store ends
+	// with one error line. After a successful open they are logged again.
+	opening := &atomic.Bool{}
+	opening.Store(true)
+	log = slog.New(openingHandler{Handler: log.Handler(), opening: opening})
 	var st eventstore.Store
 	switch kind {
 	case "embedded":
@@ -152,5 +159,36 @@ func openStore(ctx context.Context, spec string, log *slog.Logger) (*openedStore
 	if err != nil {
 		return nil, configErr(fmt.Errorf("open %s store: %w", kind, err))
 	}
+	opening.Store(false)
 	return &openedStore{Store: st, kind: kind}, nil
+}
+
+// openingHandler logs records below Error at Debug while opening is set.
+type openingHandler struct {
+	slog.Handler
+	opening *atomic.Bool
+}
+
+func (h openingHandler) level(l slog.Level) slog.Level {
+	if l < slog.LevelError && h.opening.Load() {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (h openingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, h.level(l))
+}
+
+func (h openingHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = h.level(r.Level)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h openingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return openingHandler{Handler: h.Handler.WithAttrs(attrs), opening: h.opening}
+}
+
+func (h openingHandler) WithGroup(name string) slog.Handler {
+	return openingHandler{Handler: h.Handler.WithGroup(name), opening: h.opening}
 }

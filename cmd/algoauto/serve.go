@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -97,6 +98,12 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}
 		calendar = c
 	}
+	// Bind first: a bad or busy address fails before the store is created.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return configErr(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
+	}
+	defer ln.Close() // no-op once the server has shut down
 	st, err := openStore(ctx, g.store, log)
 	if err != nil {
 		return err
@@ -126,7 +133,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	if err != nil {
 		return configErr(err)
 	}
-	tickBus, err := bus.NewTickBus(log, rec.Accept)
+	tickBus, err := bus.NewTickBus(log, rec.AcceptBatch)
 	if err != nil {
 		return err
 	}
@@ -151,10 +158,6 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}})
 	}
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version}, st, reg)
-	ln, err := srv.Listen()
-	if err != nil {
-		return configErr(err)
-	}
 
 	var wg sync.WaitGroup
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))

@@ -37,7 +37,7 @@ func BenchmarkIngestSpeed0(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tb, err := bus.NewTickBus(nil, rec.Accept)
+	tb, err := bus.NewTickBus(nil, rec.AcceptBatch)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -150,7 +150,9 @@ type Recorder struct {
 	firstAt   time.Time // when the oldest buffered tick arrived
 	gap       gapInfo
 	stopped   bool
-	wake      chan struct{} // MaxBatch reached
+	streamsMu sync.Mutex
+	streams   map[string]map[string]string // exchange -> symbol -> stream
+	wake      chan struct{}                // MaxBatch reached
 	running   atomic.Bool
 	accepted  atomic.Int64
 	recorded  atomic.Int64
@@ -175,34 +177,66 @@ func NewRecorder(store Appender, reg *codec.Registry, cfg Config) (*Recorder, er
 		return nil, err
 	}
 	r := &Recorder{store: store, reg: reg, cfg: cfg, log: cfg.Logger,
-		pending: map[string][]eventstore.EventData{}, wake: make(chan struct{}, 1)}
+		pending: map[string][]eventstore.EventData{}, wake: make(chan struct{}, 1), streams: map[string]map[string]string{}}
 	r.room = sync.NewCond(&r.mu)
 	return r, nil
+}
+
+type encodedTick struct {
+	stream string
+	ev     eventstore.EventData
+	at     time.Time
 }
 
 // Accept validates and buffers ticks. With the Drop policy it never blocks;
 // with Block it waits for room until ctx is done.
 func (r *Recorder) Accept(ctx context.Context, ticks []domain.Tick) error {
-	type enc struct {
-		stream string
-		ev     eventstore.EventData
-		at     time.Time
+	batch, err := codec.AppendTickBatch(nil, ticks)
+	if err != nil {
+		// A tick the layout cannot hold is invalid: sort them out one by one.
+		for i := range ticks {
+			if one, err := codec.AppendTickBatch(nil, ticks[i:i+1]); err == nil {
+				if err := r.AcceptBatch(ctx, one); err != nil {
+					return err
+				}
+			} else {
+				r.reject(&ticks[i], err)
+			}
+		}
+		return nil
 	}
-	encoded := make([]enc, 0, len(ticks))
+	return r.AcceptBatch(ctx, batch)
+}
+
+func (r *Recorder) reject(t *domain.Tick, err error) {
+	r.invalid.Add(1)
+	r.log.Warn("rejected invalid tick", "provider", t.Provider, "symbol", t.Symbol, "err", err)
+}
+
+// AcceptBatch is Accept for a batch in the codec's tick-batch form (what the
+// bus carries): each tick is decoded and validated, and its encoding is
+// buffered as it is, without being encoded again. A malformed batch is
+// rejected whole.
+func (r *Recorder) AcceptBatch(ctx context.Context, batch []byte) error {
+	encoded := make([]encodedTick, 0, len(batch)/64+1)
 	size := 0
-	for i := range ticks {
-		t := &ticks[i]
+	var d codec.TickDecoder
+	err := codec.ForEachTick(batch, &d, func(t *domain.Tick, enc []byte) error {
+		if err := t.Validate(); err != nil {
+			r.reject(t, err)
+			return nil
+		}
 		// Ids are given at flush time, stream by stream, so that each append
 		// carries ids above every stored one (the store's id index stays
 		// sequential and needs no lookups).
-		ev, err := r.reg.Encode(uuid.Nil, *t, eventstore.Metadata{})
-		if err != nil {
-			r.invalid.Add(1)
-			r.log.Warn("rejected invalid tick", "provider", t.Provider, "symbol", t.Symbol, "err", err)
-			continue
-		}
-		encoded = append(encoded, enc{t.Stream(), ev, t.ExchangeTime})
-		size += len(ev.Data) + 64
+		encoded = append(encoded, encodedTick{r.streamOf(t), eventstore.EventData{Type: domain.TypeTickReceived, Data: enc}, t.ExchangeTime})
+		size += len(enc) + 64
+		return nil
+	})
+	if err != nil {
+		r.invalid.Add(1)
+		r.log.Error("rejected a malformed tick batch", "bytes", len(batch), "err", err)
+		return nil // redelivering it cannot help
 	}
 	if len(encoded) == 0 {
 		return nil
@@ -243,6 +277,30 @@ func (r *Recorder) Accept(ctx context.Context, ticks []domain.Tick) error {
 		}
 	}
 	return nil
+}
+
+// streamOf returns the tick's stream name, cached per instrument so that
+// recording allocates no string per tick.
+func (r *Recorder) streamOf(t *domain.Tick) string {
+	r.streamsMu.Lock()
+	defer r.streamsMu.Unlock()
+	bySym := r.streams[t.Exchange]
+	if bySym == nil {
+		if len(r.streams) > 64 {
+			clear(r.streams)
+		}
+		bySym = map[string]string{}
+		r.streams[t.Exchange] = bySym
+	}
+	s, ok := bySym[t.Symbol]
+	if !ok {
+		if len(bySym) > 1<<16 {
+			clear(bySym)
+		}
+		s = t.Stream()
+		bySym[t.Symbol] = s
+	}
+	return s
 }
 
 func (r *Recorder) noteGap(at time.Time) {
@@ -295,7 +353,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 			case <-timer.C:
 			}
 		}
-		if err := r.flush(ctx); err != nil {
+		// A flush in progress is not cut short by the stop: its appends
+		// complete (bounded by StopTimeout), then finish flushes the rest.
+		fctx, cancel := r.flushContext(ctx)
+		err := r.flush(fctx)
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				return r.finish(ctx)
 			}
@@ -306,6 +369,17 @@ func (r *Recorder) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// flushContext is ctx without its cancellation, but with a deadline of
+// StopTimeout once ctx is done: a stop lets the appends in flight finish.
+func (r *Recorder) flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.StopTimeout, cancel)
+		context.AfterFunc(fctx, func() { t.Stop() })
+	})
+	return fctx, func() { stop(); cancel() }
 }
 
 func (r *Recorder) finish(ctx context.Context) error {

@@ -208,7 +208,10 @@ func TestDropPolicyRecordsFeedGap(t *testing.T) {
 		t.Fatal("nothing was dropped although the store was stalled and the buffer bounded")
 	}
 	close(st.gate)
-	waitFor(t, "recovery", func() bool { s := r.Stats(); return s.Recorded+s.Dropped == int64(sent) && s.Gaps >= 1 && s.PendingTicks == 0 })
+	waitFor(t, "recovery", func() bool {
+		s := r.Stats()
+		return s.Recorded+s.Dropped == int64(sent) && s.Gaps >= 1 && s.PendingTicks == 0
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

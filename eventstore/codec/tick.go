@@ -237,3 +237,43 @@ func (d *TickDecoder) Decode(b []byte, t *domain.Tick) error {
 	}
 	return nil
 }
+
+// AppendTickBatch appends ticks to dst as a tick batch: each tick's binary
+// encoding prefixed by its uvarint length. Feeds publish batches in this
+// form, and the recorder stores each framed encoding as it is.
+func AppendTickBatch(dst []byte, ticks []domain.Tick) ([]byte, error) {
+	var one []byte
+	for i := range ticks {
+		var err error
+		one, err = AppendTick(one[:0], &ticks[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode tick %d of a batch: %w", i, err)
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(one)))
+		dst = append(dst, one...)
+	}
+	return dst, nil
+}
+
+// ForEachTick decodes a tick batch, calling fn with each tick and its
+// encoding (a sub-slice of batch). The encoding is canonical (Decode accepts
+// exactly what AppendTick writes), so it can be stored as the tick's
+// payload without re-encoding. t is reused between calls.
+func ForEachTick(batch []byte, d *TickDecoder, fn func(t *domain.Tick, encoded []byte) error) error {
+	var t domain.Tick
+	for i := 0; len(batch) > 0; i++ {
+		l, n := binary.Uvarint(batch)
+		if n <= 0 || l > uint64(len(batch)-n) {
+			return fmt.Errorf("decode tick batch: framing of tick %d: %w", i, ErrMalformed)
+		}
+		enc := batch[n : n+int(l) : n+int(l)]
+		if err := d.Decode(enc, &t); err != nil {
+			return fmt.Errorf("decode tick batch: tick %d: %w", i, err)
+		}
+		if err := fn(&t, enc); err != nil {
+			return err
+		}
+		batch = batch[n+int(l):]
+	}
+	return nil
+}

@@ -347,4 +347,3 @@ func BenchmarkSubscriptionLatency(b *testing.B) {
 	st := benchStore(b, b.TempDir())
 	eventstoretest.BenchSubscriptionLatency(b, st)
 }
-

@@ -162,13 +162,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		reqs: make(chan *appendReq, 1024), quit: make(chan struct{}), done: make(chan struct{}),
 		streamVers: map[string]uint64{},
 	}
+	fs := cfg.FS
+	if fs == nil {
+		// The plain disk, not Pebble's default disk-health-checking wrapper,
+		// whose ticker goroutine can outlive a DB closed right after Open.
+		fs = vfs.Default
+	}
 	cache := pebble.NewCache(cfg.CacheSize)
 	opts := &pebble.Options{
 		Cache:              cache,
 		MemTableSize:       cfg.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{cfg.Logger},
-		FS:                 cfg.FS,
+		FS:                 fs,
 		// Pebble's default is to exit the process on corrupt data; instead
 		// reads fail with ErrCorrupt and the store stops taking appends.
 		EventListener: &pebble.EventListener{DataCorruption: s.onCorruption},
@@ -188,10 +194,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("embedded: open %s: %w", cfg.Dir, err)
 	}
 	s.db, s.cache = db, cache
-	fs := cfg.FS
-	if fs == nil {
-		fs = vfs.Default
-	}
 	mark, marked, err := openMark(fs, cfg.Dir)
 	if err != nil {
 		_ = db.Close()

@@ -33,8 +33,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/binary"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"

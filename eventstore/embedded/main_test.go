@@ -1,0 +1,11 @@
+package embedded_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves goroutines behind (stores and
+// subscriptions must stop theirs on Close or context end).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
