@@ -7,8 +7,12 @@
 // Append returns only after Pebble has written the batch to its write-ahead
 // log and fsynced it (pebble.Sync). Concurrent appends are group-committed:
 // one writer goroutine takes every append waiting, checks each against the
-// stream versions and the id index, writes them as one Pebble batch, syncs
-// once and then acknowledges them all in order. There is no unsafe mode.
+// stream versions and the id index, and applies them as one Pebble batch;
+// while that batch's fsync is in flight it prepares the next one
+// (pipelined). Groups are acknowledged in order once synced, and only then
+// does the durable head move past them. Pebble makes a batch visible before
+// its sync completes, so every read stops at the durable head: nothing that
+// a crash could still take away is ever served. There is no unsafe mode.
 // If a commit fails (an fsync error, a full disk) the store stops accepting
 // appends (fail-stop; it never retries an fsync and then acknowledges) and
 // must be reopened, which recovers from the log.
@@ -112,7 +116,8 @@ type Store struct {
 	head     atomic.Uint64 // last durable position
 	mark     *ackMark
 	markDone chan struct{}
-	inflight sync.WaitGroup // groups handed to the acker, not yet answered
+	inflight sync.WaitGroup // groups prepared, not yet answered
+	unacked  atomic.Int32   // the same count, readable
 	reqs     chan *appendReq
 	quit     chan struct{}
 	done     chan struct{}
@@ -428,34 +433,53 @@ type inflight struct {
 func (s *Store) acker(acks <-chan *inflight, done chan<- struct{}) {
 	defer close(done)
 	for g := range acks {
-		if g.batch != nil {
-			err := g.batch.SyncWait()
-			g.batch.Close()
-			if err == nil {
-				if p := s.failed.Load(); p != nil {
-					err = *p // an earlier group failed: this one is not acknowledged
-				}
-			}
-			if err != nil {
-				err = mapErr(err)
-				if s.failed.CompareAndSwap(nil, &err) {
-					s.log.Error("embedded store commit failed; refusing further appends until reopened", "err", err)
-				}
-				for gi, r := range g.group {
-					if g.written[gi] {
-						g.resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
-					}
-				}
-			} else {
-				s.head.Store(uint64(g.head))
-				s.signal.Notify()
-			}
-		}
-		for gi, r := range g.group {
-			r.done <- g.resps[gi]
-		}
-		g.wg.Done()
+		s.ack(g)
 	}
+}
+
+// ack waits for g's sync, publishes the durable head and answers g's
+// appends. Groups are acked one at a time, in order.
+func (s *Store) ack(g *inflight) {
+	if g.batch != nil {
+		err := g.batch.SyncWait()
+		g.batch.Close()
+		if err == nil {
+			if p := s.failed.Load(); p != nil {
+				err = *p // an earlier group failed: this one is not acknowledged
+			}
+		}
+		if err != nil {
+			err = mapErr(err)
+			if s.failed.CompareAndSwap(nil, &err) {
+				s.log.Error("embedded store commit failed; refusing further appends until reopened", "err", err)
+			}
+			for gi, r := range g.group {
+				if g.written[gi] {
+					g.resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
+				}
+			}
+		} else {
+			s.head.Store(uint64(g.head))
+			s.signal.Notify()
+		}
+	}
+	for gi, r := range g.group {
+		r.done <- g.resps[gi]
+	}
+	s.unacked.Add(-1)
+	g.wg.Done()
+}
+
+// handOff passes a prepared group on. When no group is syncing and no
+// append is waiting, the writer waits for the sync itself (one goroutine
+// hop less for a lone writer); otherwise the acker does, and the writer
+// goes on preparing the next group while the disk syncs.
+func (s *Store) handOff(g *inflight, acks chan<- *inflight) {
+	if s.unacked.Add(1) == 1 && len(s.reqs) == 0 {
+		s.ack(g)
+		return
+	}
+	acks <- g
 }
 
 // pendingEvent is an event written by an earlier append of the same group.
@@ -474,7 +498,7 @@ func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
 		for gi, r := range group {
 			g.resps[gi].err = fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", r.stream, *p, eventstore.ErrClosed)
 		}
-		acks <- g
+		s.handOff(g, acks)
 		return
 	}
 	now := s.cfg.Now().UTC()
@@ -590,7 +614,7 @@ func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
 	}
 	if !wrote {
 		b.Close()
-		acks <- g
+		s.handOff(g, acks)
 		return
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
@@ -604,7 +628,7 @@ func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
 				g.resps[gi] = appendResp{err: fmt.Errorf("append to %q: commit: %w", r.stream, err)}
 			}
 		}
-		acks <- g
+		s.handOff(g, acks)
 		return
 	}
 	// Applied (visible to Pebble iterators, not yet to readers, who stop at
@@ -619,7 +643,7 @@ func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
 	for st, v := range overlay {
 		s.streamVers[st] = v
 	}
-	acks <- g
+	s.handOff(g, acks)
 }
 
 // streamVersion returns the stream's last version, or NoVersion. Called by
