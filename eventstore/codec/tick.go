@@ -102,6 +102,7 @@ func appendString(dst []byte, s string) []byte {
 // zero value is ready.
 type TickDecoder struct {
 	strs map[string]string
+	last [3]string // the last provider, exchange and symbol: replays repeat them
 }
 
 const maxInterned = 1 << 14
@@ -118,69 +119,57 @@ func (d *TickDecoder) intern(b []byte) string {
 	return s
 }
 
-type tickReader struct {
-	b   []byte
-	err error
+// uv reads a canonical uvarint at b[i:] and returns it with the index after
+// it, or next < 0 when it is truncated, longer than needed or over 64 bits.
+func uv(b []byte, i int) (v uint64, next int) {
+	var shift uint
+	for j := 0; j < binary.MaxVarintLen64; j++ {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		if c < 0x80 {
+			if j > 0 && c == 0 || j == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -1 // not minimal, or overflow
+			}
+			return v | uint64(c)<<shift, i
+		}
+		v |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	return 0, -1
 }
 
-func (r *tickReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("decode tick: %s: %w", what, ErrMalformed)
-	}
+func malformed(what string) error {
+	return fmt.Errorf("decode tick: %s: %w", what, ErrMalformed)
 }
 
-func (r *tickReader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
+// str reads a length-prefixed string into slot (provider, exchange,
+// symbol), reusing the last one or an interned copy.
+func (d *TickDecoder) str(b []byte, i, slot int) (string, int) {
+	if i >= len(b) {
+		return "", -1
 	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(what)
-		return 0
+	l := int(b[i])
+	i++
+	if l > len(b)-i {
+		return "", -1
 	}
-	if n > 1 && r.b[n-1] == 0 {
-		r.fail(what + " not minimally encoded")
-		return 0
+	sb := b[i : i+l]
+	if string(sb) == d.last[slot] { // no allocation, no hashing
+		return d.last[slot], i + l
 	}
-	r.b = r.b[n:]
-	return v
+	s := d.intern(sb)
+	d.last[slot] = s
+	return s, i + l
 }
 
-func (r *tickReader) int63(what string) int64 {
-	v := r.uvarint(what)
-	if v > math.MaxInt64 {
-		r.fail(what + " out of range")
-		return 0
-	}
-	return int64(v)
-}
+var tickFields = [...]string{"ltp", "last_qty", "volume", "oi", "bid", "bid_qty", "ask", "ask_qty"}
 
-func (r *tickReader) fixed(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if len(r.b) < n {
-		r.fail(what)
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *tickReader) str(d *TickDecoder, what string) string {
-	l := r.fixed(1, what)
-	if l == nil {
-		return ""
-	}
-	b := r.fixed(int(l[0]), what)
-	if b == nil {
-		return ""
-	}
-	return d.intern(b)
-}
-
-// Decode reads one binary tick from b into t.
+// Decode reads one binary tick from b into t. It accepts exactly what
+// AppendTick writes: canonical varints, no depth flag without depth, no
+// token flag with token 0, no trailing bytes.
 func (d *TickDecoder) Decode(b []byte, t *domain.Tick) error {
 	if len(b) < 2 {
 		return fmt.Errorf("decode tick: %d bytes: %w", len(b), ErrMalformed)
@@ -192,48 +181,66 @@ func (d *TickDecoder) Decode(b []byte, t *domain.Tick) error {
 	if flags&^knownFlags != 0 {
 		return fmt.Errorf("decode tick: unknown flags %#x: %w", flags, ErrMalformed)
 	}
-	r := tickReader{b: b[2:]}
 	*t = domain.Tick{}
-	t.Provider = r.str(d, "provider")
-	t.Exchange = r.str(d, "exchange")
-	t.Symbol = r.str(d, "symbol")
-	if ts := r.fixed(8, "exchange time"); ts != nil {
-		t.ExchangeTime = time.Unix(0, int64(binary.LittleEndian.Uint64(ts))).In(domain.IST())
+	i := 2
+	if t.Provider, i = d.str(b, i, 0); i < 0 {
+		return malformed("provider")
 	}
-	t.LTP = domain.Price(r.int63("ltp"))
-	t.LastQty = r.int63("last_qty")
-	t.Volume = r.int63("volume")
-	t.OI = r.int63("oi")
+	if t.Exchange, i = d.str(b, i, 1); i < 0 {
+		return malformed("exchange")
+	}
+	if t.Symbol, i = d.str(b, i, 2); i < 0 {
+		return malformed("symbol")
+	}
+	if len(b)-i < 8 {
+		return malformed("exchange time")
+	}
+	t.ExchangeTime = time.Unix(0, int64(binary.LittleEndian.Uint64(b[i:]))).In(domain.IST())
+	i += 8
+	n := 4
 	if flags&flagDepth != 0 {
-		t.Bid = domain.Price(r.int63("bid"))
-		t.BidQty = r.int63("bid_qty")
-		t.Ask = domain.Price(r.int63("ask"))
-		t.AskQty = r.int63("ask_qty")
-		if r.err == nil && t.Bid == 0 && t.BidQty == 0 && t.Ask == 0 && t.AskQty == 0 {
-			r.fail("depth flag set without depth")
+		n = 8
+	}
+	var vals [8]int64
+	for k := range n {
+		var v uint64
+		if v, i = uv(b, i); i < 0 {
+			return malformed(tickFields[k])
+		}
+		if v > math.MaxInt64 {
+			return malformed(tickFields[k] + " out of range")
+		}
+		vals[k] = int64(v)
+	}
+	t.LTP, t.LastQty, t.Volume, t.OI = domain.Price(vals[0]), vals[1], vals[2], vals[3]
+	if flags&flagDepth != 0 {
+		t.Bid, t.BidQty, t.Ask, t.AskQty = domain.Price(vals[4]), vals[5], domain.Price(vals[6]), vals[7]
+		if vals[4] == 0 && vals[5] == 0 && vals[6] == 0 && vals[7] == 0 {
+			return malformed("depth flag set without depth")
 		}
 	}
 	if flags&flagToken != 0 {
-		if v := r.fixed(4, "token"); v != nil {
-			if t.Token = binary.LittleEndian.Uint32(v); t.Token == 0 {
-				r.fail("token flag set with token 0")
-			}
+		if len(b)-i < 4 {
+			return malformed("token")
 		}
+		if t.Token = binary.LittleEndian.Uint32(b[i:]); t.Token == 0 {
+			return malformed("token flag set with token 0")
+		}
+		i += 4
 	}
 	if flags&flagGreeks != 0 {
+		if len(b)-i < 48 {
+			return malformed("greeks")
+		}
 		var f [6]float64
-		for i := range f {
-			if v := r.fixed(8, "greeks"); v != nil {
-				f[i] = math.Float64frombits(binary.LittleEndian.Uint64(v))
-			}
+		for k := range f {
+			f[k] = math.Float64frombits(binary.LittleEndian.Uint64(b[i:]))
+			i += 8
 		}
 		t.Greeks = &domain.Greeks{IV: f[0], Delta: f[1], Gamma: f[2], Theta: f[3], Vega: f[4], Rho: f[5]}
 	}
-	if r.err != nil {
-		return r.err
-	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("decode tick: %d trailing bytes: %w", len(r.b), ErrMalformed)
+	if i != len(b) {
+		return fmt.Errorf("decode tick: %d trailing bytes: %w", len(b)-i, ErrMalformed)
 	}
 	return nil
 }

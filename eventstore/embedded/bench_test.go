@@ -231,15 +231,25 @@ func r1Setup(b *testing.B) (string, string) {
 		}
 		var all []domain.Tick
 		err = f.Run(context.Background(), func(ctx context.Context, ticks []domain.Tick) error {
+			// As the recorder does: group by stream, then give ids stream by
+			// stream, so that every append's ids are above all stored ones.
 			byStream := map[string][]eventstore.EventData{}
+			var streams []string
 			for _, t := range ticks {
-				e, err := reg.Encode(uuid.Must(uuid.NewV7()), t, eventstore.Metadata{})
+				e, err := reg.Encode(uuid.Nil, t, eventstore.Metadata{})
 				if err != nil {
 					return err
 				}
+				if _, ok := byStream[t.Stream()]; !ok {
+					streams = append(streams, t.Stream())
+				}
 				byStream[t.Stream()] = append(byStream[t.Stream()], e)
 			}
-			for s, evs := range byStream {
+			for _, s := range streams {
+				evs := byStream[s]
+				for i := range evs {
+					evs[i].ID = uuid.Must(uuid.NewV7())
+				}
 				if _, err := st.Append(ctx, s, eventstore.Any(), evs...); err != nil {
 					return err
 				}

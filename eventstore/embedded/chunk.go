@@ -188,6 +188,16 @@ func (d *eventDecoder) reset(pos eventstore.Position, h chunkHeader) {
 	d.pos, d.h, d.b, d.i = pos, h, h.body, 0
 }
 
+// field reads a uvarint-length-prefixed field at b[i:].
+func field(b []byte, i int) ([]byte, int, bool) {
+	l, n := binary.Uvarint(b[i:])
+	if n <= 0 || l > uint64(len(b)-i-n) {
+		return nil, 0, false
+	}
+	i += n
+	return b[i : i+int(l) : i+int(l)], i + int(l), true
+}
+
 // next decodes the next event into ev; it returns false at the end.
 func (d *eventDecoder) next(ev *eventstore.RecordedEvent) (bool, error) {
 	if d.i == d.h.count {
@@ -196,37 +206,24 @@ func (d *eventDecoder) next(ev *eventstore.RecordedEvent) (bool, error) {
 		}
 		return false, nil
 	}
-	bad := func(reason string) (bool, error) {
-		return false, &corruptError{pos: d.pos, reason: fmt.Sprintf("event %d: %s", d.i, reason)}
-	}
 	b := d.b
 	if len(b) < 16 {
-		return bad("id")
+		return d.bad("id")
 	}
 	copy(ev.ID[:], b[:16])
-	b = b[16:]
-	field := func() ([]byte, bool) {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return nil, false
-		}
-		v := b[n : n+int(l) : n+int(l)]
-		b = b[n+int(l):]
-		return v, true
-	}
-	typ, ok := field()
+	typ, i, ok := field(b, 16)
 	if !ok {
-		return bad("type")
+		return d.bad("type")
 	}
 	if string(typ) != d.lastType {
 		d.lastType = string(typ)
 	}
 	ev.Type = d.lastType
-	if ev.Data, ok = field(); !ok {
-		return bad("data")
+	if ev.Data, i, ok = field(b, i); !ok {
+		return d.bad("data")
 	}
-	if ev.Metadata, ok = field(); !ok {
-		return bad("metadata")
+	if ev.Metadata, i, ok = field(b, i); !ok {
+		return d.bad("metadata")
 	}
 	if len(ev.Metadata) == 0 {
 		ev.Metadata = nil
@@ -235,9 +232,13 @@ func (d *eventDecoder) next(ev *eventstore.RecordedEvent) (bool, error) {
 	ev.Version = d.h.first + uint64(d.i)
 	ev.Position = d.pos + eventstore.Position(d.i)
 	ev.RecordedAt = d.h.recordedAt
-	d.b = b
+	d.b = b[i:]
 	d.i++
 	return true, nil
+}
+
+func (d *eventDecoder) bad(reason string) (bool, error) {
+	return false, &corruptError{pos: d.pos, reason: fmt.Sprintf("event %d: %s", d.i, reason)}
 }
 
 // skip advances past n events without filling a RecordedEvent.

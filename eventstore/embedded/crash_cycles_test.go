@@ -7,3 +7,6 @@ const crashCycles = 20
 
 // powerLossCycles is how many simulated power cuts ES-06 runs.
 const powerLossCycles = 40
+
+// subscriptionCycles is how many random subscriber stops ES-14 runs.
+const subscriptionCycles = 60

@@ -693,7 +693,7 @@ func (s *Store) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.Record
 		}
 	}
 	var evs []eventstore.RecordedEvent
-	err = s.scanLocked(ctx, pos-1, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool {
+	err = s.scanLocked(ctx, pos-1, eventstore.Filter{}, true, func(ev *eventstore.RecordedEvent) bool {
 		evs = append(evs, *ev)
 		return false
 	})
@@ -710,7 +710,7 @@ func (s *Store) eventByID(ctx context.Context, id uuid.UUID) (*eventstore.Record
 func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
 	count := eventstore.ClampCount(opts.Count)
 	out := make([]eventstore.RecordedEvent, 0, min(count, 1024))
-	err := s.scan(ctx, opts.After, opts.Filter, func(ev *eventstore.RecordedEvent) bool {
+	err := s.scan(ctx, opts.After, opts.Filter, true, func(ev *eventstore.RecordedEvent) bool {
 		out = append(out, *ev)
 		return len(out) < count
 	})
@@ -719,24 +719,26 @@ func (s *Store) ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]
 
 // Scan calls fn for every event after position after that matches filter, in
 // order, until fn returns false or the log ends. It is ReadAll without the
-// slice: replay and verification use it to stream the whole log. The
-// event's Data and Metadata are valid only during the call unless retained
-// (they point into a per-chunk buffer that is not reused, so retaining is
-// safe; copying is not needed).
+// slice and without copies: replay and verification use it to stream the
+// whole log. The event's Data and Metadata point into Pebble's buffers and
+// are valid only during the call: copy what you keep.
 func (s *Store) Scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
-	return s.scan(ctx, after, filter, fn)
+	return s.scan(ctx, after, filter, false, fn)
 }
 
-func (s *Store) scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+func (s *Store) scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, keep bool, fn func(*eventstore.RecordedEvent) bool) error {
 	release, err := s.acquire()
 	if err != nil {
 		return err
 	}
 	defer release()
-	return s.scanLocked(ctx, after, filter, fn)
+	return s.scanLocked(ctx, after, filter, keep, fn)
 }
 
-func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error {
+// scanLocked walks the log. With keep, events' Data and Metadata are copied
+// out of Pebble's buffers and may be retained; without it they are valid
+// only during fn.
+func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filter eventstore.Filter, keep bool, fn func(*eventstore.RecordedEvent) bool) error {
 	// Pebble makes a batch visible before its WAL sync completes; readers
 	// stop at the durable head (read before the iterator's snapshot), so
 	// nothing that could still vanish in a crash is ever served.
@@ -778,10 +780,11 @@ func (s *Store) scanLocked(ctx context.Context, after eventstore.Position, filte
 		if end <= after || !filter.MatchStream(h.stream) {
 			continue
 		}
-		// Own the bytes: events handed out point into this copy.
-		buf := slices.Clone(raw)
-		if h, err = parseChunk(pos, buf, h.stream); err != nil {
-			return err
+		if keep {
+			// Own the bytes: events handed out point into this copy.
+			off := len(raw) - len(h.body)
+			buf := slices.Clone(raw)
+			h.body = buf[off:]
 		}
 		d.reset(pos, h)
 		if after >= pos {
@@ -983,7 +986,7 @@ func (s *Store) Verify(ctx context.Context, progress func(eventstore.Position)) 
 	var next eventstore.Position = 1
 	var lastReport eventstore.Position
 	var failure error
-	err := s.scan(ctx, 0, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool {
+	err := s.scan(ctx, 0, eventstore.Filter{}, false, func(ev *eventstore.RecordedEvent) bool {
 		if ev.Position != next {
 			failure = fmt.Errorf("verify: expected position %d, found %d: %w", next, ev.Position, eventstore.ErrCorrupt)
 			return false

@@ -43,6 +43,9 @@ type Features struct {
 	// SlowSubscriberBytes is how much ES-15 appends while its subscriber
 	// stalls (default 64 MiB).
 	SlowSubscriberBytes int
+	// SubscriptionCycles is how many times ES-14 stops its subscriber at a
+	// random point and resumes it from its checkpoint (default 60).
+	SubscriptionCycles int
 }
 
 // Factory returns a store for one test; the suite closes it.
@@ -55,6 +58,9 @@ func Run(t *testing.T, f Features, newStore Factory) {
 	}
 	if f.SlowSubscriberBytes == 0 {
 		f.SlowSubscriberBytes = 64 << 20
+	}
+	if f.SubscriptionCycles == 0 {
+		f.SubscriptionCycles = 60
 	}
 	s := &suite{f: f, newStore: newStore}
 	tests := []struct {
@@ -917,7 +923,10 @@ func (s *suite) testSubscriptionContract(t *testing.T) {
 	t.Parallel()
 	st, p := s.store(t)
 	ctx := ctxT(t)
-	const writers, appends = 4, 150
+	writers, appends := 4, 150
+	if s.f.SubscriptionCycles > 150 {
+		appends = s.f.SubscriptionCycles // keep writers busy for every cycle
+	}
 	wctx, stopWriters := context.WithCancel(ctx)
 	defer stopWriters()
 	errc := make(chan error, writers)
@@ -938,7 +947,7 @@ func (s *suite) testSubscriptionContract(t *testing.T) {
 	var delivered []eventstore.RecordedEvent
 	var checkpoint eventstore.Position
 	var mrand [1]byte
-	for cycle := 0; cycle < 60; cycle++ {
+	for cycle := 0; cycle < s.f.SubscriptionCycles; cycle++ {
 		sctx, cancel := context.WithCancel(ctx)
 		sub, err := st.Subscribe(sctx, checkpoint, eventstore.Filter{StreamPrefix: p})
 		if err != nil {
