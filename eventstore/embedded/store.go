@@ -475,6 +475,9 @@ func (s *Store) ack(g *inflight) {
 // hop less for a lone writer); otherwise the acker does, and the writer
 // goes on preparing the next group while the disk syncs.
 func (s *Store) handOff(g *inflight, acks chan<- *inflight) {
+	// Counted only now, once prepared: preparing may wait for the groups
+	// before it (eventByID), never for itself.
+	s.inflight.Add(1)
 	if s.unacked.Add(1) == 1 && len(s.reqs) == 0 {
 		s.ack(g)
 		return
@@ -493,7 +496,6 @@ type pendingEvent struct {
 // hands it to the acker. Called by the writer only.
 func (s *Store) prepareGroup(group []*appendReq, acks chan<- *inflight) {
 	g := &inflight{group: group, resps: make([]appendResp, len(group)), written: make([]bool, len(group)), wg: &s.inflight}
-	s.inflight.Add(1)
 	if p := s.failed.Load(); p != nil {
 		for gi, r := range group {
 			g.resps[gi].err = fmt.Errorf("append to %q: store stopped after a write failure (%v): %w", r.stream, *p, eventstore.ErrClosed)

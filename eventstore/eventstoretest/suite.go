@@ -73,6 +73,7 @@ func Run(t *testing.T, f Features, newStore Factory) {
 		{"ZeroEventAppend_ES11", s.testZeroEventAppend},
 		{"SameVersionRace_ES01", s.testSameVersionRace},
 		{"IdempotentRetry_ES03", s.testIdempotentRetry},
+		{"ConcurrentIdenticalRetries", s.testConcurrentIdenticalRetries},
 		{"IdempotencyAfterRestart_ES04", s.testIdempotencyAfterRestart},
 		{"FailedBatch_ES12", s.testFailedBatch},
 		{"ReadStream", s.testReadStream},
@@ -460,6 +461,60 @@ func (s *suite) testIdempotentRetry(t *testing.T) {
 	// The documented recovery: drop the stored ones, append the rest.
 	mustAppend(t, st, stream, eventstore.Exact(3), more[3:]...)
 	assertCount(6)
+}
+
+// testConcurrentIdenticalRetries: two clients send the same event (same id,
+// same payload) at the same moment, while other writers keep the store
+// busy: both succeed and it is stored once.
+func (s *suite) testConcurrentIdenticalRetries(t *testing.T) {
+	if !s.f.DurableIdempotency {
+		t.Skip("store does not promise durable idempotency (Features.DurableIdempotency)")
+	}
+	t.Parallel()
+	st, p := s.store(t)
+	ctx := ctxT(t)
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		for bg.Err() == nil {
+			_, _ = st.Append(bg, p+"busy", eventstore.Any(), Event("B", `{}`))
+		}
+	}()
+	const rounds = 300
+	for i := range rounds {
+		ev := Event("R", fmt.Sprintf(`{"i":%d}`, i))
+		start := make(chan struct{})
+		res := make(chan error, 2)
+		for range 2 {
+			go func() {
+				<-start
+				_, err := st.Append(ctx, p+"retried", eventstore.Any(), ev)
+				res <- err
+			}()
+		}
+		close(start)
+		for range 2 {
+			select {
+			case err := <-res:
+				if err != nil {
+					t.Fatalf("round %d: concurrent identical append failed: %v", i, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("round %d: concurrent identical appends did not finish (deadlock?)", i)
+			}
+		}
+	}
+	stopBG()
+	<-bgDone
+	got, err := st.ReadStream(ctx, p+"retried", eventstore.ReadStreamOptions{Count: 2 * rounds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != rounds {
+		t.Fatalf("%d events stored for %d rounds of identical pairs", len(got), rounds)
+	}
 }
 
 func (s *suite) testIdempotencyAfterRestart(t *testing.T) {
