@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/algoauto/algoauto/eventstore"
@@ -209,23 +208,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Count = min(n, s.cfg.MaxEventsPerPage)
 	}
-	if v := q.Get("stream"); v != "" {
-		if p, ok := strings.CutSuffix(v, "*"); ok {
-			opts.Filter.StreamPrefix = p
-		} else if err := eventstore.ValidateStream(v); err != nil {
-			writeError(w, r, s.log, invalid("stream", "%v", err))
-			return
-		} else {
-			opts.Filter.Stream = v
-		}
+	filter, err := eventstore.ParseFilter(q.Get("stream"), q["type"]...)
+	if err != nil {
+		writeError(w, r, s.log, invalid("stream", "%v", err))
+		return
 	}
-	for _, v := range q["type"] {
-		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				opts.Filter.Types = append(opts.Filter.Types, t)
-			}
-		}
-	}
+	opts.Filter = filter
 	evs, err := s.events.ReadAll(r.Context(), opts)
 	if err != nil {
 		writeError(w, r, s.log, err)

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -347,4 +348,52 @@ func CheckIdempotent(stream string, events []EventData, stored []*RecordedEvent)
 		return AppendResult{}, false, fmt.Errorf("%d of %d events stored already: %w", found, len(events), ErrPartialDuplicate)
 	}
 	return AppendResult{Version: last.Version, Position: last.Position, Duplicate: true}, true, nil
+}
+
+// ParseFilter builds a Filter from the forms the CLI and the HTTP API
+// accept: stream is an exact stream name, or a prefix when it ends in '*'
+// (empty: every stream); each of types is a comma-separated list of event
+// types.
+func ParseFilter(stream string, types ...string) (Filter, error) {
+	var f Filter
+	if p, ok := strings.CutSuffix(stream, "*"); ok {
+		f.StreamPrefix = p
+	} else if stream != "" {
+		if err := ValidateStream(stream); err != nil {
+			return Filter{}, err
+		}
+		f.Stream = stream
+	}
+	for _, list := range types {
+		for t := range strings.SplitSeq(list, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				f.Types = append(f.Types, t)
+			}
+		}
+	}
+	return f, nil
+}
+
+// SearchPosition finds the first position in [1, head] recorded at or after
+// t, by binary search, for stores whose positions are dense and whose
+// RecordedAt never decreases along the log. recordedAt returns the
+// recording time of the event at a position.
+func SearchPosition(ctx context.Context, head Position, t time.Time, recordedAt func(ctx context.Context, p Position) (time.Time, error)) (Position, bool, error) {
+	lo, hi := Position(1), head+1 // the answer is in [lo, hi]; hi means none
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		rec, err := recordedAt(ctx, mid)
+		if err != nil {
+			return 0, false, err
+		}
+		if !rec.Before(t) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > head {
+		return 0, false, nil
+	}
+	return lo, true, nil
 }

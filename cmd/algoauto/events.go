@@ -17,6 +17,7 @@ import (
 
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/projections"
 )
 
 func newEventsCmd(g *globals) *cobra.Command {
@@ -58,11 +59,7 @@ ids to make re-running the same input idempotent. A malformed line prints
 "line N: reason" on stderr and stops the command, unless --keep-going.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), g.store, log)
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -301,22 +298,11 @@ beginning), so the last position you saw resumes without a duplicate.
 --stream takes an exact stream name, or a prefix ending in '*'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
+			filter, err := eventstore.ParseFilter(stream, types)
 			if err != nil {
-				return err
+				return configErr(fmt.Errorf("--stream: %w", err))
 			}
-			filter := eventstore.Filter{}
-			if p, ok := strings.CutSuffix(stream, "*"); ok {
-				filter.StreamPrefix = p
-			} else {
-				filter.Stream = stream
-			}
-			for t := range strings.SplitSeq(types, ",") {
-				if t = strings.TrimSpace(t); t != "" {
-					filter.Types = append(filter.Types, t)
-				}
-			}
-			st, err := openStore(cmd.Context(), g.store, log)
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -392,16 +378,11 @@ type diskUser interface {
 	DiskUsage(ctx context.Context) (int64, error)
 }
 
+// statsReport is the log summary plus what only the store knows.
 type statsReport struct {
-	Head          uint64           `json:"head"`
-	Events        int64            `json:"events"`
-	Bytes         int64            `json:"payload_bytes"`
-	DiskBytes     int64            `json:"disk_bytes,omitempty"`
-	ByType        map[string]int64 `json:"by_type"`
-	ByCategory    map[string]int64 `json:"by_stream_category"`
-	Streams       int64            `json:"streams"`
-	FirstRecorded time.Time        `json:"first_recorded_at,omitzero"`
-	LastRecorded  time.Time        `json:"last_recorded_at,omitzero"`
+	Head      uint64 `json:"head"`
+	DiskBytes int64  `json:"disk_bytes,omitempty"`
+	*projections.LogStats
 }
 
 func newEventsStatsCmd(g *globals) *cobra.Command {
@@ -411,11 +392,7 @@ func newEventsStatsCmd(g *globals) *cobra.Command {
 		Short: "Count events per type and stream category; show head position and size on disk",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), g.store, log)
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -438,13 +415,12 @@ func newEventsStatsCmd(g *globals) *cobra.Command {
 }
 
 func collectStats(ctx context.Context, st eventstore.Store, progress io.Writer) (statsReport, error) {
-	rep := statsReport{ByType: map[string]int64{}, ByCategory: map[string]int64{}}
+	rep := statsReport{LogStats: projections.NewLogStats()}
 	head, err := st.Head(ctx)
 	if err != nil {
 		return rep, err
 	}
 	rep.Head = uint64(head)
-	streams := map[string]struct{}{}
 	var after eventstore.Position
 	lastReport := time.Now()
 	for {
@@ -453,19 +429,7 @@ func collectStats(ctx context.Context, st eventstore.Store, progress io.Writer) 
 			return rep, err
 		}
 		for i := range page {
-			e := &page[i]
-			rep.Events++
-			rep.Bytes += int64(len(e.Data) + len(e.Metadata))
-			rep.ByType[e.Type]++
-			cat, _, _ := strings.Cut(e.Stream, "-")
-			rep.ByCategory[cat]++
-			if _, ok := streams[e.Stream]; !ok && len(streams) < 1<<20 {
-				streams[e.Stream] = struct{}{}
-			}
-			if rep.FirstRecorded.IsZero() {
-				rep.FirstRecorded = e.RecordedAt
-			}
-			rep.LastRecorded = e.RecordedAt
+			rep.Apply(&page[i])
 		}
 		if len(page) < 10000 {
 			break
@@ -476,7 +440,6 @@ func collectStats(ctx context.Context, st eventstore.Store, progress io.Writer) 
 			lastReport = time.Now()
 		}
 	}
-	rep.Streams = int64(len(streams))
 	if du, ok := st.(diskUser); ok {
 		if n, err := du.DiskUsage(ctx); err == nil {
 			rep.DiskBytes = n
@@ -490,7 +453,7 @@ func printStats(w io.Writer, rep statsReport) {
 	fmt.Fprintf(tw, "head position\t%d\n", rep.Head)
 	fmt.Fprintf(tw, "events\t%d\n", rep.Events)
 	fmt.Fprintf(tw, "streams\t%d\n", rep.Streams)
-	fmt.Fprintf(tw, "payload bytes\t%d\n", rep.Bytes)
+	fmt.Fprintf(tw, "payload bytes\t%d\n", rep.PayloadBytes)
 	if rep.DiskBytes > 0 {
 		fmt.Fprintf(tw, "size on disk\t%d bytes (%.1f MiB)\n", rep.DiskBytes, float64(rep.DiskBytes)/(1<<20))
 	}
@@ -525,11 +488,7 @@ func newEventsVerifyCmd(g *globals) *cobra.Command {
 		Short: "Check every stored event's checksum and index entries (embedded store)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), g.store, log)
+			st, err := g.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}

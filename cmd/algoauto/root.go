@@ -132,6 +132,15 @@ type openedStore struct {
 	kind string
 }
 
+// openStore opens the store named by --store, logging as --log-level says.
+func (g *globals) openStore(ctx context.Context) (*openedStore, error) {
+	log, err := g.logger()
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, g.store, log)
+}
+
 // openStore opens the store named by spec. Failures (bad URL, unreachable
 // server, locked directory, corrupt data) are configuration errors: exit 2.
 func openStore(ctx context.Context, spec string, log *slog.Logger) (*openedStore, error) {

@@ -203,8 +203,8 @@ func benchBatches(b *testing.B, batch, size int) {
 
 var r1Once struct {
 	sync.Once
-	dir, file string
-	err       error
+	root, dir, file string
+	err             error
 }
 
 // r1Setup records *r1Events sim ticks into a store (batches of 1,000 per
@@ -217,6 +217,7 @@ func r1Setup(b *testing.B) (string, string) {
 			r1Once.err = err
 			return
 		}
+		r1Once.root = dir // removed by TestMain
 		st, err := embedded.Open(context.Background(), embedded.Config{Dir: dir + "/store"})
 		if err != nil {
 			r1Once.err = err

@@ -933,32 +933,15 @@ func (s *Store) PositionAt(ctx context.Context, t time.Time) (eventstore.Positio
 		return 0, false, mapErr(err)
 	}
 	defer it.Close()
-	// chunkAt returns the start and recorded time of the chunk holding p.
-	chunkAt := func(p eventstore.Position) (eventstore.Position, time.Time, error) {
+	// Every event of a chunk shares its recorded time.
+	return eventstore.SearchPosition(ctx, head, t, func(_ context.Context, p eventstore.Position) (time.Time, error) {
 		if !it.SeekLT(logKey(p + 1)) {
-			return 0, time.Time{}, fmt.Errorf("no chunk holds position %d: %w", p, eventstore.ErrCorrupt)
+			return time.Time{}, fmt.Errorf("no chunk holds position %d: %w", p, eventstore.ErrCorrupt)
 		}
 		start := eventstore.Position(binary.BigEndian.Uint64(it.Key()[1:]))
 		h, err := parseChunk(start, it.Value(), "")
-		return start, h.recordedAt, err
-	}
-	lo, hi := eventstore.Position(1), head+1 // answer in [lo, hi]; hi means none
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		start, rec, err := chunkAt(mid)
-		if err != nil {
-			return 0, false, err
-		}
-		if !rec.Before(t) {
-			hi = start
-		} else {
-			lo = mid + 1
-		}
-	}
-	if lo > head {
-		return 0, false, nil
-	}
-	return lo, true, nil
+		return h.recordedAt, err
+	})
 }
 
 // Subscribe implements eventstore.Store.

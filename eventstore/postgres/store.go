@@ -571,23 +571,13 @@ func (s *Store) PositionAt(ctx context.Context, t time.Time) (eventstore.Positio
 		return 0, false, err
 	}
 	defer release()
-	lo, hi := eventstore.Position(1), head+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
+	return eventstore.SearchPosition(ctx, head, t, func(ctx context.Context, p eventstore.Position) (time.Time, error) {
 		var rec time.Time
-		if err := s.pool.QueryRow(ctx, s.q.recordedAt, int64(mid)).Scan(&rec); err != nil {
-			return 0, false, fmt.Errorf("position at %v: %w", t, err)
+		if err := s.pool.QueryRow(ctx, s.q.recordedAt, int64(p)).Scan(&rec); err != nil {
+			return time.Time{}, fmt.Errorf("position at %v: %w", t, err)
 		}
-		if !rec.Before(t) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	if lo > head {
-		return 0, false, nil
-	}
-	return lo, true, nil
+		return rec, nil
+	})
 }
 
 // Subscribe implements eventstore.Store.

@@ -1,0 +1,70 @@
+// Package projections folds the event log into read models. A projection
+// is deterministic: Apply depends only on the events it is given, in log
+// order (no wall clock, no randomness, no map-order dependence in what it
+// exposes), so two replays of the same log give the same model.
+//
+// LogStats, the summary `algoauto events stats` prints, is the first; the
+// trading read models (positions, P&L, orders, dashboards) join it with the
+// read-model work.
+package projections
+
+import (
+	"strings"
+	"time"
+
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// MaxTrackedStreams bounds the distinct stream names LogStats remembers;
+// past it, Streams stops growing and StreamsCapped is set.
+const MaxTrackedStreams = 1 << 20
+
+// LogStats summarises the log: events and payload bytes per event type and
+// per stream category (the stream name up to its first '-': "tick",
+// "order", "control"...), distinct streams, and the recording-time span.
+type LogStats struct {
+	Position      uint64           `json:"position"` // the last event folded
+	Events        int64            `json:"events"`
+	PayloadBytes  int64            `json:"payload_bytes"`
+	ByType        map[string]int64 `json:"by_type"`
+	ByCategory    map[string]int64 `json:"by_stream_category"`
+	Streams       int64            `json:"streams"`
+	StreamsCapped bool             `json:"streams_capped,omitempty"`
+	FirstRecorded time.Time        `json:"first_recorded_at,omitzero"`
+	LastRecorded  time.Time        `json:"last_recorded_at,omitzero"`
+
+	seen map[string]struct{}
+}
+
+// NewLogStats returns an empty summary.
+func NewLogStats() *LogStats {
+	return &LogStats{ByType: map[string]int64{}, ByCategory: map[string]int64{}, seen: map[string]struct{}{}}
+}
+
+// StreamCategory returns the category of a stream: its name up to the first
+// '-' ("tick-NSE:NIFTY 50" is "tick"), or the whole name.
+func StreamCategory(stream string) string {
+	cat, _, _ := strings.Cut(stream, "-")
+	return cat
+}
+
+// Apply folds one event.
+func (s *LogStats) Apply(e *eventstore.RecordedEvent) {
+	s.Position = uint64(e.Position)
+	s.Events++
+	s.PayloadBytes += int64(len(e.Data) + len(e.Metadata))
+	s.ByType[e.Type]++
+	s.ByCategory[StreamCategory(e.Stream)]++
+	if _, ok := s.seen[e.Stream]; !ok {
+		if len(s.seen) < MaxTrackedStreams {
+			s.seen[e.Stream] = struct{}{}
+			s.Streams++
+		} else {
+			s.StreamsCapped = true
+		}
+	}
+	if s.FirstRecorded.IsZero() {
+		s.FirstRecorded = e.RecordedAt
+	}
+	s.LastRecorded = e.RecordedAt
+}
