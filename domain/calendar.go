@@ -236,3 +236,46 @@ func FutureSymbol(underlying string, expiry time.Time) string {
 	e := expiry.In(ist)
 	return underlying + e.Format("06") + strings.ToUpper(e.Format("Jan")) + "FUT"
 }
+
+// MarketPhase is where the NSE F&O market stands at an instant.
+type MarketPhase string
+
+// The phases MarketStatus reports.
+const (
+	PhasePreOpen MarketPhase = "pre-open" // 09:00-09:15 IST: futures call auction
+	PhaseOpen    MarketPhase = "open"     // 09:15-15:30 IST, normal market
+	PhaseClosed  MarketPhase = "closed"   // a trading day outside those hours
+	PhaseHoliday MarketPhase = "holiday"  // a weekend or a listed holiday
+)
+
+// MarketStatus says what the market is doing at At and when the next
+// session opens and the current one closes.
+type MarketStatus struct {
+	At       time.Time   `json:"at"`
+	Phase    MarketPhase `json:"phase"`
+	Holiday  string      `json:"holiday,omitempty"` // the holiday's name
+	NextOpen time.Time   `json:"next_open"`
+	Closes   time.Time   `json:"closes,omitzero"` // set while open
+}
+
+// Status returns the market status at t. The F&O pre-open call auction
+// (09:00-09:15 IST on trading days, futures only) reports PhasePreOpen.
+func (c *Calendar) Status(t time.Time) MarketStatus {
+	t = t.In(ist)
+	st := MarketStatus{At: t, NextOpen: c.NextSessionOpen(t)}
+	y, m, d := t.Date()
+	preOpen := time.Date(y, m, d, 9, 0, 0, 0, ist)
+	switch {
+	case !c.IsTradingDay(t):
+		st.Phase = PhaseHoliday
+		st.Holiday, _ = c.IsHoliday(t)
+	case c.InSession(t):
+		st.Phase = PhaseOpen
+		st.Closes = c.SessionClose(t)
+	case !t.Before(preOpen) && t.Before(c.SessionOpen(t)):
+		st.Phase = PhasePreOpen
+	default:
+		st.Phase = PhaseClosed
+	}
+	return st
+}

@@ -171,3 +171,13 @@ func (e FeedResynced) Validate() error {
 	c.timeSet("resumed_at", e.ResumedAt)
 	return c.result()
 }
+
+// nseIndices are the Kite tradingsymbols of the NSE indices AlgoAuto knows.
+var nseIndices = map[string]bool{
+	"NIFTY 50": true, "NIFTY BANK": true, "NIFTY FIN SERVICE": true,
+	"NIFTY MID SELECT": true, "NIFTY NEXT 50": true, "INDIA VIX": true,
+}
+
+// IsIndex reports whether exchange:symbol is an index (it has a level but
+// no order book), e.g. NSE:"NIFTY 50".
+func IsIndex(exchange, symbol string) bool { return exchange == ExchangeNSE && nseIndices[symbol] }

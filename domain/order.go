@@ -33,6 +33,9 @@ type OrderIntentRecorded struct {
 	Price         Price     `json:"price,omitempty"`
 	TriggerPrice  Price     `json:"trigger_price,omitempty"`
 	AlgoID        string    `json:"algo_id,omitempty"`
+	// LotSize is the instrument's lot size from the instruments master when
+	// the order was made (0: unknown, or an instrument traded in units).
+	LotSize int64 `json:"lot_size,omitempty"`
 }
 
 // EventType implements Event.
@@ -61,6 +64,10 @@ func (e OrderIntentRecorded) Validate() error {
 	}
 	c.nonNegativePrice("price", e.Price)
 	c.nonNegativePrice("trigger_price", e.TriggerPrice)
+	c.nonNegative("lot_size", e.LotSize)
+	if e.LotSize > 0 && e.Quantity%e.LotSize != 0 {
+		c.fail("quantity", "%d is not a whole number of lots of %d", e.Quantity, e.LotSize)
+	}
 	switch e.Type {
 	case Limit:
 		c.positivePrice("price", e.Price)

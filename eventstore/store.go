@@ -54,7 +54,8 @@ type SubscriptionMessage struct {
 	// Position has been delivered (the bookmark of the etcd watch contract).
 	CaughtUp bool
 	// Position is how far the subscription has read: the last event's
-	// position, or the log head when CaughtUp.
+	// position, or the log head when CaughtUp. A caught-up message may
+	// carry no events: the log moved on with events the filter excludes.
 	Position Position
 }
 

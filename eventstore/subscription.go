@@ -189,13 +189,12 @@ func (s *CatchUp) Next(ctx context.Context) (SubscriptionMessage, error) {
 			if !full {
 				// The read reached the end of the log as it stood after head
 				// was read: everything matching up to max(head, last) is out.
+				// A caught-up mark with no events still tells the consumer
+				// how far the log has been read (progress notification), so
+				// a filtered consumer knows it reflects the head.
 				reached := max(head, last)
-				wasCaughtUp := s.caughtUp
 				s.pos, s.caughtUp = reached, true
-				if len(events) > 0 || !wasCaughtUp {
-					return SubscriptionMessage{Events: events, CaughtUp: true, Position: reached}, nil
-				}
-				continue // filtered-out events only: advance silently
+				return SubscriptionMessage{Events: events, CaughtUp: true, Position: reached}, nil
 			}
 			if len(events) == 0 {
 				continue // a full page of other types (one-stream mode): read on

@@ -29,6 +29,7 @@ func TestConformance(t *testing.T) {
 		DensePositions:     true,
 		IsolatedLog:        true,
 		DurableIdempotency: true,
+		ProgressMarks:      true,
 		SubscriptionCycles: subscriptionCycles,
 		Reopen: func(tb testing.TB, s eventstore.Store) eventstore.Store {
 			dir, _ := dirs.Load(s)

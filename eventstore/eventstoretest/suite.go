@@ -43,6 +43,11 @@ type Features struct {
 	// SlowSubscriberBytes is how much ES-15 appends while its subscriber
 	// stalls (default 64 MiB).
 	SlowSubscriberBytes int
+	// ProgressMarks: a caught-up filtered subscription reports, with a
+	// caught-up message that may carry no events, when the log moves past
+	// events its filter excludes (projections rely on it to know they
+	// reflect the head).
+	ProgressMarks bool
 	// SubscriptionCycles is how many times ES-14 stops its subscriber at a
 	// random point and resumes it from its checkpoint (default 60).
 	SubscriptionCycles int
@@ -82,6 +87,7 @@ func Run(t *testing.T, f Features, newStore Factory) {
 		{"PositionAt", s.testPositionAt},
 		{"SubscribeCatchUpThenLive", s.testSubscribeCatchUpThenLive},
 		{"SubscribeOneStream", s.testSubscribeOneStream},
+		{"FilteredProgressMarks", s.testFilteredProgressMarks},
 		{"SubscriptionContract_ES14", s.testSubscriptionContract},
 		{"SlowSubscriber_ES15", s.testSlowSubscriber},
 		{"Close", s.testClose},
@@ -905,6 +911,37 @@ func (s *suite) testSubscribeCatchUpThenLive(t *testing.T) {
 		if e.Type != "L" {
 			t.Fatalf("type filter let %s through", e.Type)
 		}
+	}
+}
+
+// testFilteredProgressMarks: a type-filtered subscription that is caught up
+// learns that the log moved past events it does not want.
+func (s *suite) testFilteredProgressMarks(t *testing.T) {
+	if !s.f.ProgressMarks {
+		t.Skip("this store does not promise progress marks (Features.ProgressMarks)")
+	}
+	t.Parallel()
+	st, p := s.store(t)
+	ctx := ctxT(t)
+	mustAppend(t, st, p+"a", eventstore.Any(), events(3, "Wanted")...)
+	sub, err := st.Subscribe(ctx, eventstore.Start, eventstore.Filter{StreamPrefix: p, Types: []string{"Wanted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	c := newCollector(t, sub, eventstore.Start)
+	c.until(ctx, "catch-up", func() bool { return c.caught && len(c.got) == 3 })
+	for round := range 3 {
+		res := mustAppend(t, st, p+"b", eventstore.Any(), events(2, "Other")...)
+		c.until(ctx, fmt.Sprintf("progress mark %d past %d", round, res.Position), func() bool { return c.caught && c.caughtAt >= res.Position })
+		if len(c.got) != 3 {
+			t.Fatalf("the filter let %d events through, want 3", len(c.got))
+		}
+	}
+	res := mustAppend(t, st, p+"a", eventstore.Any(), events(1, "Wanted")...)
+	c.until(ctx, "the next wanted event", func() bool { return len(c.got) == 4 })
+	if c.got[3].Position != res.Position {
+		t.Fatalf("delivered position %d, appended %d", c.got[3].Position, res.Position)
 	}
 }
 

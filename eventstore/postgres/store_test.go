@@ -68,6 +68,7 @@ func TestConformance(t *testing.T) {
 		DensePositions:     true,
 		IsolatedLog:        true,
 		DurableIdempotency: true,
+		ProgressMarks:      true,
 		Reopen: func(tb testing.TB, s eventstore.Store) eventstore.Store {
 			cfg, _ := cfgs.Load(s)
 			if err := s.Close(); err != nil {

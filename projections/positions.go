@@ -1,0 +1,322 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// Position is the holding of one account, in one mode (paper or live),
+// for one strategy ("" for manual orders), instrument and product.
+//
+// Accounting is weighted-average cost. Basis is the signed cost of the open
+// quantity in paise (positive long, negative short). A fill that adds to
+// the position adds quantity*price to Basis. A fill that reduces it
+// releases Basis*closed/|NetQty| (rounded half away from zero to the paisa)
+// and books the difference to the fill's value as Realized; a full close
+// releases all that is left, so a position that goes back to flat has
+// realized exactly its sell value minus its buy value, with no rounding
+// drift. A fill that crosses zero (a flip) closes the old side at the fill
+// price and opens the rest on the other side at the same price.
+type Position struct {
+	Account  string         `json:"account"`
+	Mode     domain.Mode    `json:"mode"`
+	Strategy string         `json:"strategy,omitempty"`
+	Exchange string         `json:"exchange"`
+	Symbol   string         `json:"symbol"`
+	Product  domain.Product `json:"product"`
+	LotSize  int64          `json:"lot_size,omitempty"`
+
+	NetQty    int64        `json:"net_qty"`
+	Basis     domain.Price `json:"basis"`
+	Realized  domain.Price `json:"realized"` // gross of charges
+	Charges   domain.Price `json:"charges"`
+	BuyQty    int64        `json:"buy_qty"`
+	SellQty   int64        `json:"sell_qty"`
+	BuyValue  domain.Price `json:"buy_value"`
+	SellValue domain.Price `json:"sell_value"`
+	Fills     int64        `json:"fills"`
+	Updated   uint64       `json:"updated_at_position"`
+}
+
+// AvgPrice is Basis/NetQty rounded half away from zero (0 when flat).
+func (p *Position) AvgPrice() domain.Price {
+	if p.NetQty == 0 {
+		return 0
+	}
+	return domain.Price(mulDivRound(int64(p.Basis), 1, p.NetQty))
+}
+
+// Unrealized is the open quantity's P&L at last: NetQty*last - Basis.
+func (p *Position) Unrealized(last domain.Price) domain.Price {
+	if p.NetQty == 0 || last == 0 {
+		return 0
+	}
+	return domain.Price(p.NetQty)*last - p.Basis
+}
+
+// fill applies one execution of signed quantity q (buy > 0) at price.
+func (p *Position) fill(q int64, price, charges domain.Price) {
+	p.Fills++
+	p.Charges += charges
+	if q > 0 {
+		p.BuyQty += q
+		p.BuyValue += domain.Price(q) * price
+	} else {
+		p.SellQty -= q
+		p.SellValue += domain.Price(-q) * price
+	}
+	if p.NetQty != 0 && (p.NetQty > 0) != (q > 0) {
+		closing := min(abs(q), abs(p.NetQty))
+		qc := closing
+		if q < 0 {
+			qc = -closing
+		}
+		released := p.Basis
+		if closing != abs(p.NetQty) {
+			released = domain.Price(mulDivRound(int64(p.Basis), closing, abs(p.NetQty)))
+		}
+		p.Realized += -domain.Price(qc)*price - released
+		p.Basis -= released
+		p.NetQty += qc
+		q -= qc
+	}
+	if q != 0 {
+		p.NetQty += q
+		p.Basis += domain.Price(q) * price
+	}
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// mulDivRound returns a*b/c rounded half away from zero, computed in 128
+// bits so that a*b cannot overflow. c must not be 0. Callers pass |b| <= |c|,
+// so the result is no larger than |a|; a quotient that would not fit in
+// 64 bits saturates instead.
+func mulDivRound(a, b, c int64) int64 {
+	neg := (a < 0) != (b < 0) != (c < 0)
+	ua, ub, uc := uint64(abs(a)), uint64(abs(b)), uint64(abs(c))
+	hi, lo := bits.Mul64(ua, ub)
+	if hi >= uc {
+		if neg {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	quo, rem := bits.Div64(hi, lo, uc)
+	if rem >= uc-rem { // rem*2 >= uc without overflow
+		quo++
+	}
+	if neg {
+		return -int64(quo)
+	}
+	return int64(quo)
+}
+
+type orderRef struct {
+	Key     string      `json:"key"`
+	Side    domain.Side `json:"side"`
+	LotSize int64       `json:"lot_size,omitempty"`
+}
+
+type positionsState struct {
+	Position  uint64                  `json:"position"`
+	Positions map[string]*Position    `json:"positions"` // by positionKey
+	Orders    map[string]orderRef     `json:"orders"`    // order id -> its position
+	Last      map[string]domain.Price `json:"last"`      // "EXCHANGE:SYMBOL" -> last price
+	Orphans   int64                   `json:"orphan_fills"`
+	Bad       int64                   `json:"bad_events"`
+}
+
+// Positions folds order intents and fills into positions, and ticks into
+// the last prices that value them.
+type Positions struct {
+	reg *codec.Registry
+	mu  sync.RWMutex
+	st  positionsState
+	dec codec.TickDecoder
+	t   domain.Tick
+}
+
+// NewPositions returns an empty positions projection decoding with reg.
+func NewPositions(reg *codec.Registry) *Positions {
+	return &Positions{reg: reg, st: positionsState{Positions: map[string]*Position{}, Orders: map[string]orderRef{}, Last: map[string]domain.Price{}}}
+}
+
+// Name implements Projection.
+func (*Positions) Name() string { return "positions" }
+
+// Version implements Projection.
+func (*Positions) Version() int { return 1 }
+
+// Filter implements Projection.
+func (*Positions) Filter() eventstore.Filter {
+	return eventstore.Filter{Types: []string{domain.TypeTickReceived, domain.TypeOrderIntentRecorded, domain.TypeOrderFilled}}
+}
+
+func positionKey(i *domain.OrderIntentRecorded) string {
+	return strings.Join([]string{i.Account, string(i.Mode), i.Strategy, i.Exchange, i.Symbol, string(i.Product)}, "\x1f")
+}
+
+// Apply implements Projection.
+func (p *Positions) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range evs {
+		ev := &evs[i]
+		switch ev.Type {
+		case domain.TypeTickReceived:
+			if err := p.dec.Decode(ev.Data, &p.t); err != nil {
+				p.st.Bad++
+				continue
+			}
+			key := strings.TrimPrefix(ev.Stream, "tick-")
+			if _, ok := p.st.Last[key]; ok {
+				p.st.Last[key] = p.t.LTP
+			} else {
+				p.st.Last[strings.Clone(key)] = p.t.LTP
+			}
+		case domain.TypeOrderIntentRecorded, domain.TypeOrderFilled:
+			de, err := p.reg.Decode(ev)
+			if err != nil {
+				p.st.Bad++
+				continue
+			}
+			p.applyOrder(de, uint64(ev.Position))
+		}
+	}
+	p.st.Position = max(p.st.Position, uint64(upTo))
+}
+
+func (p *Positions) applyOrder(de domain.Event, pos uint64) {
+	switch e := de.(type) {
+	case domain.OrderIntentRecorded:
+		key := positionKey(&e)
+		p.st.Orders[e.OrderID] = orderRef{Key: key, Side: e.Side, LotSize: e.LotSize}
+		if _, ok := p.st.Positions[key]; !ok {
+			p.st.Positions[key] = &Position{Account: e.Account, Mode: e.Mode, Strategy: e.Strategy,
+				Exchange: e.Exchange, Symbol: e.Symbol, Product: e.Product, LotSize: e.LotSize, Updated: pos}
+		}
+		if e.LotSize > 0 {
+			p.st.Positions[key].LotSize = e.LotSize
+		}
+	case domain.OrderFilled:
+		ref, ok := p.st.Orders[e.OrderID]
+		if !ok {
+			p.st.Orphans++ // a fill for an order whose intent is not in the log
+			return
+		}
+		q := e.Quantity
+		if ref.Side == domain.Sell {
+			q = -q
+		}
+		pp := p.st.Positions[ref.Key]
+		pp.fill(q, e.Price, e.Charges)
+		pp.Updated = pos
+	}
+}
+
+// Position implements Projection.
+func (p *Positions) Position() eventstore.Position {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return eventstore.Position(p.st.Position)
+}
+
+// MarshalState implements Projection.
+func (p *Positions) MarshalState() ([]byte, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return json.Marshal(&p.st)
+}
+
+// UnmarshalState implements Projection.
+func (p *Positions) UnmarshalState(b []byte) error {
+	var st positionsState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("positions state: %w", err)
+	}
+	if st.Positions == nil {
+		st.Positions = map[string]*Position{}
+	}
+	if st.Orders == nil {
+		st.Orders = map[string]orderRef{}
+	}
+	if st.Last == nil {
+		st.Last = map[string]domain.Price{}
+	}
+	p.mu.Lock()
+	p.st = st
+	p.mu.Unlock()
+	return nil
+}
+
+// PositionView is a position as the API shows it: the stored fields plus
+// values derived from them and the last price.
+type PositionView struct {
+	Position
+	Lots          float64      `json:"lots,omitempty"`
+	AvgPrice      domain.Price `json:"avg_price"`
+	LastPrice     domain.Price `json:"last_price,omitempty"`
+	Unrealized    domain.Price `json:"unrealized"`
+	RealizedNet   domain.Price `json:"realized_net"`
+	TotalPnL      domain.Price `json:"total_pnl"`     // realized + unrealized, gross
+	TotalPnLNet   domain.Price `json:"total_pnl_net"` // after charges
+	OpenPosition  bool         `json:"open"`
+	ReflectsAtPos uint64       `json:"position"` // the log position the view reflects
+}
+
+// PositionQuery selects positions. Empty fields match everything; Accounts
+// nil means every account (callers scope it to what a user may see).
+type PositionQuery struct {
+	Accounts []string
+	Mode     domain.Mode
+	Strategy string
+	Symbol   string
+	OpenOnly bool
+}
+
+// List returns the positions q selects, sorted by account, mode, strategy,
+// exchange, symbol and product.
+func (p *Positions) List(q PositionQuery) []PositionView {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	keys := make([]string, 0, len(p.st.Positions))
+	for k := range p.st.Positions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := []PositionView{}
+	for _, k := range keys {
+		pp := p.st.Positions[k]
+		if q.Accounts != nil && !slices.Contains(q.Accounts, pp.Account) ||
+			q.Mode != "" && pp.Mode != q.Mode || q.Strategy != "" && pp.Strategy != q.Strategy ||
+			q.Symbol != "" && pp.Symbol != q.Symbol && pp.Exchange+":"+pp.Symbol != q.Symbol ||
+			q.OpenOnly && pp.NetQty == 0 {
+			continue
+		}
+		last := p.st.Last[pp.Exchange+":"+pp.Symbol]
+		v := PositionView{Position: *pp, AvgPrice: pp.AvgPrice(), LastPrice: last, Unrealized: pp.Unrealized(last),
+			RealizedNet: pp.Realized - pp.Charges, OpenPosition: pp.NetQty != 0, ReflectsAtPos: p.st.Position}
+		v.TotalPnL = pp.Realized + v.Unrealized
+		v.TotalPnLNet = v.TotalPnL - pp.Charges
+		if pp.LotSize > 0 {
+			v.Lots = float64(pp.NetQty) / float64(pp.LotSize)
+		}
+		out = append(out, v)
+	}
+	return out
+}

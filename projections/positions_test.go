@@ -1,0 +1,186 @@
+package projections_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/projections"
+)
+
+var reg = codec.NewRegistry()
+
+// logBuilder makes recorded events with consecutive positions.
+type logBuilder struct {
+	t      testing.TB
+	evs    []eventstore.RecordedEvent
+	orders int
+	clock  time.Time
+}
+
+func newLog(t testing.TB) *logBuilder {
+	return &logBuilder{t: t, clock: time.Date(2026, 11, 20, 3, 45, 0, 0, time.UTC)}
+}
+
+func (b *logBuilder) add(stream string, e domain.Event) *eventstore.RecordedEvent {
+	b.t.Helper()
+	d, err := reg.Encode(uuid.New(), e, eventstore.Metadata{})
+	if err != nil {
+		b.t.Fatalf("encode %T: %v", e, err)
+	}
+	b.clock = b.clock.Add(time.Second)
+	b.evs = append(b.evs, eventstore.RecordedEvent{ID: d.ID, Stream: stream, Type: d.Type, Data: d.Data, Metadata: d.Metadata,
+		Position: eventstore.Position(len(b.evs) + 1), RecordedAt: b.clock})
+	return &b.evs[len(b.evs)-1]
+}
+
+func (b *logBuilder) tick(exchange, symbol string, ltp domain.Price) *eventstore.RecordedEvent {
+	return b.add(domain.TickStream(exchange, symbol), domain.Tick{Provider: "sim", Exchange: exchange, Symbol: symbol,
+		ExchangeTime: b.clock, LTP: ltp})
+}
+
+type leg struct {
+	account  string
+	mode     domain.Mode
+	strategy string
+	symbol   string
+}
+
+var nifty = leg{"paper-1", domain.Paper, "orb", "NIFTY26NOVFUT"}
+
+// order appends an intent and one fill per qty in fills, all at price.
+func (b *logBuilder) order(l leg, side domain.Side, price, charges domain.Price, fills ...int64) {
+	b.orders++
+	id := fmt.Sprintf("o%d", b.orders)
+	var total int64
+	for _, q := range fills {
+		total += q
+	}
+	b.add(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: l.account, Mode: l.mode,
+		Strategy: l.strategy, Exchange: domain.ExchangeNFO, Symbol: l.symbol, Side: side, Quantity: total,
+		Type: domain.Market, Product: domain.NRML})
+	var cum int64
+	for i, q := range fills {
+		cum += q
+		b.add(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: fmt.Sprintf("%s-t%d", id, i), Quantity: q,
+			Price: price, FilledQty: cum, Charges: charges})
+	}
+}
+
+func one(t *testing.T, p *projections.Positions, q projections.PositionQuery) projections.PositionView {
+	t.Helper()
+	vs := p.List(q)
+	if len(vs) != 1 {
+		t.Fatalf("List(%+v): %d positions, want 1: %+v", q, len(vs), vs)
+	}
+	return vs[0]
+}
+
+func TestPositionAccounting(t *testing.T) {
+	rs := domain.Rupees
+	paise := func(p int64) domain.Price { return domain.Price(p) }
+	type want struct {
+		net                int64
+		avg, realized, chg domain.Price
+		unrealized         domain.Price
+	}
+	steps := []struct {
+		name string
+		do   func(b *logBuilder)
+		want want
+	}{
+		{"open long 10 @ 100", func(b *logBuilder) { b.order(nifty, domain.Buy, rs(100), rs(20), 10) },
+			want{net: 10, avg: rs(100), chg: rs(20)}},
+		{"add 5 @ 103 (two partial fills)", func(b *logBuilder) { b.order(nifty, domain.Buy, rs(103), rs(10), 2, 3) },
+			want{net: 15, avg: rs(101), chg: rs(40)}},
+		{"tick 102 values the open quantity", func(b *logBuilder) { b.tick(domain.ExchangeNFO, nifty.symbol, rs(102)) },
+			want{net: 15, avg: rs(101), chg: rs(40), unrealized: rs(15)}},
+		{"partial close 6 @ 105", func(b *logBuilder) { b.order(nifty, domain.Sell, rs(105), rs(20), 6) },
+			want{net: 9, avg: rs(101), realized: rs(24), chg: rs(60), unrealized: rs(9)}},
+		{"full close 9 @ 99", func(b *logBuilder) { b.order(nifty, domain.Sell, rs(99), rs(20), 9) },
+			want{net: 0, realized: rs(6), chg: rs(80)}},
+		{"long 4 @ 100 then flip: sell 10 @ 102", func(b *logBuilder) {
+			b.order(nifty, domain.Buy, rs(100), 0, 4)
+			b.order(nifty, domain.Sell, rs(102), 0, 10)
+		}, want{net: -6, avg: rs(102), realized: rs(14), chg: rs(80), unrealized: 0}},
+		{"tick 101 values the short", func(b *logBuilder) { b.tick(domain.ExchangeNFO, nifty.symbol, rs(101)) },
+			want{net: -6, avg: rs(102), realized: rs(14), chg: rs(80), unrealized: rs(6)}},
+		{"cover 6 @ 101.50", func(b *logBuilder) { b.order(nifty, domain.Buy, paise(10150), 0, 6) },
+			want{net: 0, realized: rs(17), chg: rs(80)}},
+		{"short 3 @ 200, cover 3 @ 190", func(b *logBuilder) {
+			b.order(nifty, domain.Sell, rs(200), rs(5), 3)
+			b.order(nifty, domain.Buy, rs(190), rs(5), 3)
+		}, want{net: 0, realized: rs(47), chg: rs(90)}},
+		// Rounding: a basis of 400.01 over 4 units; closing in 1+2+1 releases
+		// 100.00, 200.01 and 100.00 (each rounded to the paisa) and the round
+		// trip realizes exactly sells - buys = -0.01.
+		{"buy 3 @ 100 and 1 @ 100.01", func(b *logBuilder) {
+			b.order(nifty, domain.Buy, rs(100), 0, 3)
+			b.order(nifty, domain.Buy, paise(10001), 0, 1)
+		}, want{net: 4, avg: rs(100), realized: rs(47), chg: rs(90), unrealized: paise(4*10100 - 40001)}}, // last tick 101,
+		{"sell 1, 2, 1 @ 100", func(b *logBuilder) {
+			b.order(nifty, domain.Sell, rs(100), 0, 1)
+			b.order(nifty, domain.Sell, rs(100), 0, 2)
+			b.order(nifty, domain.Sell, rs(100), 0, 1)
+		}, want{net: 0, realized: rs(47) - 1, chg: rs(90)}},
+	}
+	b := newLog(t)
+	p := projections.NewPositions(reg)
+	for _, s := range steps {
+		from := len(b.evs)
+		s.do(b)
+		p.Apply(b.evs[from:], b.evs[len(b.evs)-1].Position)
+		v := one(t, p, projections.PositionQuery{})
+		got := want{net: v.NetQty, avg: v.AvgPrice, realized: v.Realized, chg: v.Charges, unrealized: v.Unrealized}
+		if got != s.want {
+			t.Fatalf("%s: got %+v, want %+v", s.name, got, s.want)
+		}
+		if v.RealizedNet != v.Realized-v.Charges || v.TotalPnLNet != v.Realized+v.Unrealized-v.Charges {
+			t.Fatalf("%s: net figures inconsistent: %+v", s.name, v)
+		}
+	}
+	v := one(t, p, projections.PositionQuery{})
+	if v.SellValue-v.BuyValue != v.Realized || v.BuyQty != v.SellQty {
+		t.Errorf("flat position: realized %v, sells-buys %v (qty %d/%d)", v.Realized, v.SellValue-v.BuyValue, v.BuyQty, v.SellQty)
+	}
+}
+
+func TestPositionsKeptApart(t *testing.T) {
+	b := newLog(t)
+	b.order(nifty, domain.Buy, domain.Rupees(100), 0, 10)
+	live := nifty
+	live.mode = domain.Live
+	b.order(live, domain.Sell, domain.Rupees(100), 0, 5)
+	other := nifty
+	other.account, other.strategy = "paper-2", ""
+	b.order(other, domain.Buy, domain.Rupees(100), 0, 1)
+	b.add(domain.OrderStream("ghost"), domain.OrderFilled{OrderID: "ghost", TradeID: "t", Quantity: 1, Price: 100, FilledQty: 1})
+	p := projections.NewPositions(reg)
+	p.Apply(b.evs, b.evs[len(b.evs)-1].Position)
+
+	if v := one(t, p, projections.PositionQuery{Accounts: []string{"paper-1"}, Mode: domain.Paper}); v.NetQty != 10 {
+		t.Errorf("paper-1 paper: net %d, want 10", v.NetQty)
+	}
+	if v := one(t, p, projections.PositionQuery{Accounts: []string{"paper-1"}, Mode: domain.Live}); v.NetQty != -5 {
+		t.Errorf("paper-1 live: net %d, want -5", v.NetQty)
+	}
+	if v := one(t, p, projections.PositionQuery{Accounts: []string{"paper-2"}}); v.NetQty != 1 || v.Strategy != "" {
+		t.Errorf("paper-2: %+v", v)
+	}
+	if got := p.List(projections.PositionQuery{Accounts: []string{}}); len(got) != 0 {
+		t.Errorf("no accounts allowed: got %d positions", len(got))
+	}
+	if got := p.List(projections.PositionQuery{Strategy: "orb"}); len(got) != 2 {
+		t.Errorf("strategy orb: %d positions, want 2", len(got))
+	}
+	st, _ := p.MarshalState()
+	if want := `"orphan_fills":1`; !strings.Contains(string(st), want) {
+		t.Errorf("the orphan fill is not counted: %s", st)
+	}
+}

@@ -1,0 +1,215 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// istOffset is India Standard Time's fixed offset (no daylight saving), so
+// an IST trading day is a whole number of days from the Unix epoch.
+const istOffset = 5*3600 + 30*60
+
+// istDay returns the IST calendar day of t as days since 1970-01-01.
+func istDay(t time.Time) int64 {
+	s := t.Unix() + istOffset
+	if s < 0 {
+		return (s - 86399) / 86400
+	}
+	return s / 86400
+}
+
+// Quote is the latest market state of one instrument. Open, High and Low are
+// of the IST trading day of the last tick; PrevClose is the last price of
+// the previous day the instrument ticked (0 until one was seen).
+type Quote struct {
+	Provider     string       `json:"provider"`
+	Exchange     string       `json:"exchange"`
+	Symbol       string       `json:"symbol"`
+	Token        uint32       `json:"token,omitempty"`
+	LTP          domain.Price `json:"ltp"`
+	Bid          domain.Price `json:"bid,omitempty"`
+	BidQty       int64        `json:"bid_qty,omitempty"`
+	Ask          domain.Price `json:"ask,omitempty"`
+	AskQty       int64        `json:"ask_qty,omitempty"`
+	Volume       int64        `json:"volume,omitempty"`
+	OI           int64        `json:"oi,omitempty"`
+	ExchangeTime time.Time    `json:"exchange_time"`
+	Day          int64        `json:"day"` // IST day number of ExchangeTime
+	Open         domain.Price `json:"open"`
+	High         domain.Price `json:"high"`
+	Low          domain.Price `json:"low"`
+	PrevClose    domain.Price `json:"prev_close,omitempty"`
+	Ticks        int64        `json:"ticks"` // ticks folded for this instrument
+	Position     uint64       `json:"position"`
+}
+
+// Change returns the move since the previous close (or, on the first day
+// seen, since the day's open) in paise and in percent.
+func (q *Quote) Change() (domain.Price, float64) {
+	ref := q.PrevClose
+	if ref == 0 {
+		ref = q.Open
+	}
+	if ref == 0 {
+		return 0, 0
+	}
+	ch := q.LTP - ref
+	return ch, float64(ch) / float64(ref) * 100
+}
+
+// Key returns "EXCHANGE:SYMBOL".
+func (q *Quote) Key() string { return q.Exchange + ":" + q.Symbol }
+
+type quotesState struct {
+	Position uint64            `json:"position"`
+	Quotes   map[string]*Quote `json:"quotes"` // by "EXCHANGE:SYMBOL"
+	Bad      int64             `json:"bad_events"`
+}
+
+// Quotes folds ticks into the last quote per instrument.
+type Quotes struct {
+	mu  sync.RWMutex
+	st  quotesState
+	dec codec.TickDecoder // used by Apply only
+	t   domain.Tick
+}
+
+// NewQuotes returns an empty quotes projection.
+func NewQuotes() *Quotes { return &Quotes{st: quotesState{Quotes: map[string]*Quote{}}} }
+
+// Name implements Projection.
+func (*Quotes) Name() string { return "quotes" }
+
+// Version implements Projection.
+func (*Quotes) Version() int { return 1 }
+
+// Filter implements Projection: ticks only.
+func (*Quotes) Filter() eventstore.Filter {
+	return eventstore.Filter{Types: []string{domain.TypeTickReceived}}
+}
+
+// Apply implements Projection.
+func (q *Quotes) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type != domain.TypeTickReceived {
+			continue
+		}
+		if err := q.dec.Decode(ev.Data, &q.t); err != nil {
+			q.st.Bad++
+			continue
+		}
+		q.apply(&q.t, strings.TrimPrefix(ev.Stream, "tick-"), uint64(ev.Position))
+	}
+	q.st.Position = max(q.st.Position, uint64(upTo))
+}
+
+func (q *Quotes) apply(t *domain.Tick, key string, pos uint64) {
+	qt := q.st.Quotes[key]
+	if qt == nil {
+		qt = &Quote{Exchange: t.Exchange, Symbol: t.Symbol}
+		q.st.Quotes[strings.Clone(key)] = qt
+	}
+	day := istDay(t.ExchangeTime)
+	switch {
+	case qt.Ticks == 0:
+		qt.Day, qt.Open, qt.High, qt.Low = day, t.LTP, t.LTP, t.LTP
+	case day > qt.Day:
+		qt.PrevClose = qt.LTP
+		qt.Day, qt.Open, qt.High, qt.Low = day, t.LTP, t.LTP, t.LTP
+	default:
+		qt.High, qt.Low = max(qt.High, t.LTP), min(qt.Low, t.LTP)
+	}
+	qt.Provider, qt.Token = t.Provider, t.Token
+	qt.LTP, qt.Bid, qt.BidQty, qt.Ask, qt.AskQty = t.LTP, t.Bid, t.BidQty, t.Ask, t.AskQty
+	qt.Volume, qt.OI, qt.ExchangeTime = t.Volume, t.OI, t.ExchangeTime
+	qt.Ticks++
+	qt.Position = pos
+}
+
+// Position implements Projection.
+func (q *Quotes) Position() eventstore.Position {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return eventstore.Position(q.st.Position)
+}
+
+// MarshalState implements Projection.
+func (q *Quotes) MarshalState() ([]byte, error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return json.Marshal(&q.st)
+}
+
+// UnmarshalState implements Projection.
+func (q *Quotes) UnmarshalState(b []byte) error {
+	var st quotesState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("quotes state: %w", err)
+	}
+	if st.Quotes == nil {
+		st.Quotes = map[string]*Quote{}
+	}
+	q.mu.Lock()
+	q.st = st
+	q.mu.Unlock()
+	return nil
+}
+
+// Quote returns a copy of the quote of "EXCHANGE:SYMBOL", or of the only
+// instrument named symbol on any exchange.
+func (q *Quotes) Quote(symbol string) (Quote, bool) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if qt, ok := q.st.Quotes[symbol]; ok {
+		return *qt, true
+	}
+	var found *Quote
+	for _, qt := range q.st.Quotes {
+		if qt.Symbol == symbol {
+			if found != nil {
+				return Quote{}, false // ambiguous: the caller must name the exchange
+			}
+			found = qt
+		}
+	}
+	if found == nil {
+		return Quote{}, false
+	}
+	return *found, true
+}
+
+// All returns copies of every quote that keep reports true for (nil: all),
+// sorted by exchange and symbol.
+func (q *Quotes) All(keep func(*Quote) bool) []Quote {
+	q.mu.RLock()
+	out := make([]Quote, 0, len(q.st.Quotes))
+	for _, qt := range q.st.Quotes {
+		if keep == nil || keep(qt) {
+			out = append(out, *qt)
+		}
+	}
+	q.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Quote) int {
+		if c := strings.Compare(a.Exchange, b.Exchange); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Symbol, b.Symbol)
+	})
+	return out
+}
+
+// Indices returns the quotes of indices (domain.IsIndex).
+func (q *Quotes) Indices() []Quote {
+	return q.All(func(qt *Quote) bool { return domain.IsIndex(qt.Exchange, qt.Symbol) })
+}

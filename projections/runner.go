@@ -1,0 +1,449 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// Log is what the runner reads: the log and its live tail.
+type Log interface {
+	Head(ctx context.Context) (eventstore.Position, error)
+	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error)
+}
+
+// SnapshotStore keeps the latest snapshot of each projection.
+type SnapshotStore interface {
+	Load(ctx context.Context, name string) (Snapshot, error)
+	Save(ctx context.Context, s Snapshot) error
+	Delete(ctx context.Context, name string) error
+}
+
+// RunnerConfig tunes a Runner.
+type RunnerConfig struct {
+	Logger *slog.Logger
+	// SnapshotEvery is how often a projection that moved is snapshotted
+	// (also at stop). Default 30s.
+	SnapshotEvery time.Duration
+	// PageSize is how many events one replay read carries. Default 4096.
+	PageSize int
+	// ProgressEvery is how often catch-up progress is logged. Default 5s.
+	ProgressEvery time.Duration
+}
+
+// Runner keeps projections up to date: each runs in its own goroutine,
+// restored from its snapshot when the snapshot is valid (same code
+// version, same log), then subscribed from that position.
+type Runner struct {
+	log   Log
+	snaps SnapshotStore
+	cfg   RunnerConfig
+	lg    *slog.Logger
+	names []string
+	byNam map[string]*entry
+}
+
+type entry struct {
+	name    string
+	factory Factory
+	rebuild chan chan error // requests to the projection's goroutine
+
+	mu          sync.Mutex
+	cur         Projection
+	caughtUp    bool
+	restoredAt  eventstore.Position // snapshot position the current instance started from
+	lastRebuild time.Time
+	lastErr     string
+}
+
+func (e *entry) current() Projection {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cur
+}
+
+// NewRunner returns a runner of the projections the factories make. Names
+// must be distinct.
+func NewRunner(log Log, snaps SnapshotStore, cfg RunnerConfig, factories ...Factory) (*Runner, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 30 * time.Second
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 4096
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 5 * time.Second
+	}
+	r := &Runner{log: log, snaps: snaps, cfg: cfg, lg: cfg.Logger, byNam: map[string]*entry{}}
+	for _, f := range factories {
+		p := f()
+		name := p.Name()
+		if _, dup := r.byNam[name]; dup {
+			return nil, fmt.Errorf("projections: two projections named %q", name)
+		}
+		r.names = append(r.names, name)
+		r.byNam[name] = &entry{name: name, factory: f, cur: p, rebuild: make(chan chan error)}
+	}
+	return r, nil
+}
+
+// Names lists the projections in registration order.
+func (r *Runner) Names() []string { return append([]string(nil), r.names...) }
+
+// Get returns the live instance of a projection. A rebuild replaces it, so
+// callers fetch it per query rather than keeping it.
+func (r *Runner) Get(name string) (Projection, bool) {
+	e, ok := r.byNam[name]
+	if !ok {
+		return nil, false
+	}
+	return e.current(), true
+}
+
+// ErrUnknownProjection: no projection has the name.
+var ErrUnknownProjection = errors.New("projections: unknown projection")
+
+// Run restores and runs every projection until ctx is done, then saves a
+// final snapshot of each. It returns nil on cancellation.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, name := range r.names {
+		e := r.byNam[name]
+		wg.Go(func() { r.runOne(ctx, e) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// runOne keeps one projection up to date until ctx is done, retrying after
+// store errors with a capped backoff.
+func (r *Runner) runOne(ctx context.Context, e *entry) {
+	lg := r.lg.With("projection", e.name)
+	if err := r.restore(ctx, e, lg); err != nil && ctx.Err() == nil {
+		lg.Warn("snapshot not used; rebuilding from the start of the log", "err", err)
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.follow(ctx, e, lg)
+		if ctx.Err() != nil {
+			break
+		}
+		e.mu.Lock()
+		e.lastErr = err.Error()
+		e.caughtUp = false
+		e.mu.Unlock()
+		lg.Warn("projection stopped; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	// Final snapshot, with a fresh context: ctx is done.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.snapshot(sctx, e.current()); err != nil {
+		lg.Warn("final snapshot failed", "err", err)
+	}
+}
+
+// restore loads the projection's snapshot if it belongs to this code
+// version and this log.
+func (r *Runner) restore(ctx context.Context, e *entry, lg *slog.Logger) error {
+	s, err := r.snaps.Load(ctx, e.name)
+	if errors.Is(err, ErrNoSnapshot) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := e.factory()
+	if s.Version != p.Version() {
+		return fmt.Errorf("snapshot is of code version %d, this build folds version %d", s.Version, p.Version())
+	}
+	id, err := r.eventIDAt(ctx, eventstore.Position(s.Position))
+	if err != nil {
+		return err
+	}
+	if id != s.EventID {
+		return fmt.Errorf("snapshot at position %d names event %s; the log has %s there (another log?)", s.Position, s.EventID, id)
+	}
+	if err := p.UnmarshalState(s.State); err != nil {
+		return fmt.Errorf("snapshot state: %w", err)
+	}
+	if p.Position() != eventstore.Position(s.Position) {
+		return fmt.Errorf("snapshot state is at position %d, header says %d", p.Position(), s.Position)
+	}
+	e.mu.Lock()
+	e.cur, e.restoredAt = p, p.Position()
+	e.mu.Unlock()
+	lg.Info("restored from snapshot", "position", s.Position)
+	return nil
+}
+
+// eventIDAt returns the id of the event at position p (uuid.Nil for 0), or
+// an error when the log has no event there.
+func (r *Runner) eventIDAt(ctx context.Context, p eventstore.Position) (uuid.UUID, error) {
+	if p == 0 {
+		return uuid.Nil, nil
+	}
+	evs, err := r.log.ReadAll(ctx, eventstore.ReadAllOptions{After: p - 1, Count: 1})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if len(evs) == 0 || evs[0].Position != p {
+		return uuid.Nil, fmt.Errorf("the log has no event at position %d", p)
+	}
+	return evs[0].ID, nil
+}
+
+// follow subscribes from the projection's position and folds until ctx is
+// done, the subscription fails, or a rebuild request swaps the instance
+// (then it resubscribes from the new one's position).
+func (r *Runner) follow(ctx context.Context, e *entry, lg *slog.Logger) error {
+	for {
+		p := e.current()
+		sctx, cancel := context.WithCancel(ctx)
+		sub, err := r.log.Subscribe(sctx, p.Position(), p.Filter())
+		if err != nil {
+			cancel()
+			return fmt.Errorf("subscribe: %w", err)
+		}
+		reqs := make(chan chan error, 1)
+		// Forward a rebuild request by cancelling the subscription's Next.
+		go func() {
+			select {
+			case req := <-e.rebuild:
+				reqs <- req
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		err = r.fold(sctx, e, p, sub, lg)
+		cancel()
+		_ = sub.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case req := <-reqs:
+			req <- r.rebuildNow(ctx, e, lg)
+			continue
+		default:
+		}
+		return err
+	}
+}
+
+// fold applies subscription messages to p until the subscription ends.
+func (r *Runner) fold(ctx context.Context, e *entry, p Projection, sub eventstore.Subscription, lg *slog.Logger) error {
+	lastSnap := time.Now()
+	lastLog := time.Now()
+	snapPos := p.Position()
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if len(msg.Events) > 0 || msg.Position > p.Position() {
+			p.Apply(msg.Events, max(msg.Position, p.Position()))
+		}
+		e.mu.Lock()
+		first := msg.CaughtUp && !e.caughtUp
+		if msg.CaughtUp {
+			e.caughtUp = true
+		}
+		e.lastErr = ""
+		e.mu.Unlock()
+		switch {
+		case first:
+			lg.Info("caught up", "position", p.Position())
+		case !msg.CaughtUp && time.Since(lastLog) >= r.cfg.ProgressEvery:
+			lastLog = time.Now()
+			lg.Info("catching up", "position", p.Position())
+		}
+		if p.Position() != snapPos && time.Since(lastSnap) >= r.cfg.SnapshotEvery {
+			if err := r.snapshot(ctx, p); err != nil {
+				lg.Warn("snapshot failed", "err", err)
+			}
+			lastSnap, snapPos = time.Now(), p.Position()
+		}
+	}
+}
+
+// snapshot saves p's state.
+func (r *Runner) snapshot(ctx context.Context, p Projection) error {
+	pos := p.Position()
+	state, err := p.MarshalState()
+	if err != nil {
+		return err
+	}
+	id, err := r.eventIDAt(ctx, pos)
+	if err != nil {
+		return err
+	}
+	return r.snaps.Save(ctx, Snapshot{Name: p.Name(), Version: p.Version(), Position: uint64(pos), EventID: id, State: state})
+}
+
+// Rebuild refolds a running projection from the start of the log while the
+// current instance keeps answering queries, then swaps the new one in and
+// snapshots it. It returns when the swap is done.
+func (r *Runner) Rebuild(ctx context.Context, name string) error {
+	e, ok := r.byNam[name]
+	if !ok {
+		return fmt.Errorf("%q: %w", name, ErrUnknownProjection)
+	}
+	done := make(chan error, 1)
+	select {
+	case e.rebuild <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Runner) rebuildNow(ctx context.Context, e *entry, lg *slog.Logger) error {
+	start := time.Now()
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := r.Replay(ctx, e.name, head)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.cur, e.restoredAt, e.lastRebuild = p, 0, time.Now().UTC()
+	e.mu.Unlock()
+	lg.Info("rebuilt", "position", p.Position(), "took", time.Since(start).Round(time.Millisecond))
+	if err := r.snapshot(ctx, p); err != nil {
+		lg.Warn("snapshot after rebuild failed", "err", err)
+	}
+	return nil
+}
+
+// Replay folds a fresh instance of the named projection from the start of
+// the log up to and including position upTo, exactly what the live
+// projection held when it stood at upTo. upTo beyond the head is an error.
+func (r *Runner) Replay(ctx context.Context, name string, upTo eventstore.Position) (Projection, error) {
+	e, ok := r.byNam[name]
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", name, ErrUnknownProjection)
+	}
+	return Replay(ctx, r.log, e.factory(), upTo, r.cfg.PageSize)
+}
+
+// ErrBeyondHead: a replay was asked for a position the log has not reached.
+var ErrBeyondHead = errors.New("projections: position beyond the log head")
+
+// Replay folds p (fresh) from the start of the log up to and including
+// upTo, reading pages of pageSize events.
+func Replay(ctx context.Context, log Log, p Projection, upTo eventstore.Position, pageSize int) (Projection, error) {
+	head, err := log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if upTo > head {
+		return nil, fmt.Errorf("position %d, head %d: %w", upTo, head, ErrBeyondHead)
+	}
+	if pageSize <= 0 {
+		pageSize = 4096
+	}
+	after := p.Position()
+	for after < upTo {
+		evs, err := log.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: pageSize, Filter: p.Filter()})
+		if err != nil {
+			return nil, err
+		}
+		n := len(evs)
+		for n > 0 && evs[n-1].Position > upTo {
+			n--
+		}
+		if n == 0 {
+			break
+		}
+		p.Apply(evs[:n], evs[n-1].Position)
+		after = evs[n-1].Position
+		if n < len(evs) || len(evs) < pageSize {
+			break
+		}
+	}
+	p.Apply(nil, upTo)
+	return p, nil
+}
+
+// Status describes one projection for operators.
+type Status struct {
+	Name        string    `json:"name"`
+	Version     int       `json:"version"`
+	Position    uint64    `json:"position"`
+	Head        uint64    `json:"head"`
+	Lag         uint64    `json:"lag"`
+	CaughtUp    bool      `json:"caught_up"`
+	Hash        string    `json:"hash"`
+	RestoredAt  uint64    `json:"restored_from_snapshot_at,omitempty"`
+	LastRebuild time.Time `json:"last_rebuild,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Status reports every projection, in registration order.
+func (r *Runner) Status(ctx context.Context) ([]Status, error) {
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(r.names))
+	for _, name := range r.names {
+		e := r.byNam[name]
+		e.mu.Lock()
+		p, caught, restored, rebuilt, lastErr := e.cur, e.caughtUp, e.restoredAt, e.lastRebuild, e.lastErr
+		e.mu.Unlock()
+		hash, err := Hash(p)
+		if err != nil {
+			return nil, err
+		}
+		pos := p.Position()
+		st := Status{Name: name, Version: p.Version(), Position: uint64(pos), Head: uint64(head), CaughtUp: caught,
+			Hash: hash, RestoredAt: uint64(restored), LastRebuild: rebuilt, Error: lastErr}
+		if head > pos {
+			st.Lag = uint64(head - pos)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// WaitFor polls until the named projection has folded position p, or ctx
+// is done.
+func (r *Runner) WaitFor(ctx context.Context, name string, p eventstore.Position) error {
+	e, ok := r.byNam[name]
+	if !ok {
+		return fmt.Errorf("%q: %w", name, ErrUnknownProjection)
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for e.current().Position() < p {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("projection %s at %d, waiting for %d: %w", name, e.current().Position(), p, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
