@@ -15,17 +15,43 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/projections"
 )
 
-// EventReader is what the audit API reads.
+// EventReader is what the audit API and as-of queries read.
 type EventReader interface {
 	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
 	Head(ctx context.Context) (eventstore.Position, error)
+	PositionAt(ctx context.Context, t time.Time) (eventstore.Position, bool, error)
+}
+
+// Projections is what the read-model routes need from the projection
+// runner.
+type Projections interface {
+	Status(ctx context.Context) ([]projections.Status, error)
+	Get(name string) (projections.Projection, bool)
+	Replay(ctx context.Context, name string, upTo eventstore.Position) (projections.Projection, error)
+	Rebuild(ctx context.Context, name string) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Events   EventReader
+	Registry *codec.Registry
+	// Projections serves the read models; nil leaves their routes out.
+	Projections Projections
+	// Calendar answers market status; default the built-in NSE calendar.
+	Calendar *domain.Calendar
+	// Now is the wall clock for market status; default time.Now.
+	Now func() time.Time
 }
 
 // Check is one readiness condition; it returns nil when satisfied.
@@ -52,13 +78,16 @@ type Server struct {
 	log     *slog.Logger
 	events  EventReader
 	reg     *codec.Registry
+	proj    Projections
+	cal     *domain.Calendar
+	now     func() time.Time
 	mux     *http.ServeMux
 	srv     *http.Server
 	started time.Time
 }
 
 // NewServer builds the server and its routes.
-func NewServer(cfg Config, events EventReader, reg *codec.Registry) *Server {
+func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
@@ -68,27 +97,31 @@ func NewServer(cfg Config, events EventReader, reg *codec.Registry) *Server {
 	if cfg.MaxEventsPerPage <= 0 {
 		cfg.MaxEventsPerPage = 1000
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, events: events, reg: reg, mux: http.NewServeMux(), started: time.Now()}
-	routes := map[string]http.HandlerFunc{
-		"/health":             s.handleHealth,
-		"/health/live":        s.handleLive,
-		"/health/ready":       s.handleReady,
-		"/api/v1/events":      s.handleEvents,
-		"/api/v1/events/head": s.handleHead,
+	if deps.Calendar == nil {
+		deps.Calendar = domain.NSECalendar()
 	}
-	for path, h := range routes {
-		s.mux.HandleFunc("GET "+path, h)
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := routes[r.URL.Path]; ok {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, r, s.log, &Error{Code: CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: only GET", r.Method, r.URL.Path)})
-			return
-		}
-		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
-	})
+	s := &Server{cfg: cfg, log: cfg.Logger, events: deps.Events, reg: deps.Registry, proj: deps.Projections,
+		cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
+	get := func(path string, h http.HandlerFunc) { s.mux.HandleFunc("GET "+path, h) }
+	get("/health", s.handleHealth)
+	get("/health/live", s.handleLive)
+	get("/health/ready", s.handleReady)
+	get("/api/v1/events", s.handleEvents)
+	get("/api/v1/events/head", s.handleHead)
+	get("/api/market/market-status", s.handleMarketStatus)
+	if s.proj != nil {
+		get("/api/v1/projections", s.handleProjections)
+		s.mux.HandleFunc("POST /api/v1/projections/{name}/rebuild", s.handleRebuild)
+		get("/api/market/indices", s.handleIndices)
+		get("/api/v1/market-data/symbols", s.handleSymbols)
+		get("/api/v1/market-data/quote/{symbol}", s.handleQuote)
+		get("/api/v1/positions", s.handlePositions)
+	}
 	s.srv = &http.Server{
-		Handler:           http.MaxBytesHandler(s.mux, 1<<20),
+		Handler:           http.MaxBytesHandler(http.HandlerFunc(s.route), 1<<20),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -96,6 +129,32 @@ func NewServer(cfg Config, events EventReader, reg *codec.Registry) *Server {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s
+}
+
+// route serves a request through the mux, answering unknown paths and
+// wrong methods in the API's error shape (the mux's own replies are text).
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+		return
+	}
+	if slices.Contains(allowed, http.MethodGet) {
+		allowed = append(allowed, http.MethodHead)
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, r, s.log, &Error{Code: CodeMethodNotAllowed, Message: fmt.Sprintf("%s %s: only %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))})
 }
 
 // Handler returns the routes (tests serve them with httptest).
@@ -278,11 +337,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-	case errors.Is(err, eventstore.ErrStreamNotFound):
+	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, projections.ErrUnknownProjection):
 		e = &Error{Code: CodeNotFound, Message: err.Error()}
 	case errors.Is(err, eventstore.ErrConcurrencyConflict), errors.Is(err, eventstore.ErrDuplicateEventID):
 		e = &Error{Code: CodeConflict, Message: err.Error()}
-	case errors.Is(err, eventstore.ErrInvalidStream), errors.Is(err, eventstore.ErrInvalidEvent):
+	case errors.Is(err, eventstore.ErrInvalidStream), errors.Is(err, eventstore.ErrInvalidEvent), errors.Is(err, projections.ErrBeyondHead):
 		e = &Error{Code: CodeInvalid, Message: err.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
 		e = &Error{Code: CodeUnavailable, Message: "the event store is unavailable"}

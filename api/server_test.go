@@ -44,7 +44,7 @@ func MustOpenStore(tb testing.TB) *embedded.Store {
 // MustServe serves an api.Server over events with httptest.
 func MustServe(tb testing.TB, cfg api.Config, events api.EventReader) *httptest.Server {
 	tb.Helper()
-	srv := api.NewServer(cfg, events, codec.NewRegistry())
+	srv := api.NewServer(cfg, api.Deps{Events: events, Registry: codec.NewRegistry()})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 	return ts
@@ -702,6 +702,10 @@ func (f fakeReader) ReadAll(context.Context, eventstore.ReadAllOptions) ([]event
 
 func (f fakeReader) Head(context.Context) (eventstore.Position, error) { return 0, f.err }
 
+func (f fakeReader) PositionAt(context.Context, time.Time) (eventstore.Position, bool, error) {
+	return 0, false, f.err
+}
+
 func TestStoreErrors(t *testing.T) {
 	t.Parallel()
 	const secret = "dial tcp 10.1.2.3:5432: password=hunter2"
@@ -774,7 +778,7 @@ func TestEventsUnknownType(t *testing.T) {
 
 func TestListenBadAddress(t *testing.T) {
 	t.Parallel()
-	srv := api.NewServer(api.Config{Addr: "256.0.0.1:99999"}, MustOpenStore(t), codec.NewRegistry())
+	srv := api.NewServer(api.Config{Addr: "256.0.0.1:99999"}, api.Deps{Events: MustOpenStore(t), Registry: codec.NewRegistry()})
 	if ln, err := srv.Listen(); err == nil {
 		ln.Close()
 		t.Fatal("Listen on 256.0.0.1:99999 succeeded")
@@ -785,7 +789,7 @@ func TestServeStopsOnContext(t *testing.T) {
 	t.Parallel()
 	st := MustOpenStore(t)
 	seed(t, st)
-	srv := api.NewServer(api.Config{Addr: "127.0.0.1:0"}, st, codec.NewRegistry())
+	srv := api.NewServer(api.Config{Addr: "127.0.0.1:0"}, api.Deps{Events: st, Registry: codec.NewRegistry()})
 	ln, err := srv.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -811,7 +815,7 @@ func TestServeStopsOnContext(t *testing.T) {
 }
 
 func TestWrongMethodIs405(t *testing.T) {
-	srv := api.NewServer(api.Config{}, nil, codec.NewRegistry())
+	srv := api.NewServer(api.Config{}, api.Deps{Registry: codec.NewRegistry()})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	resp, err := http.Post(ts.URL+"/api/v1/events", "application/json", strings.NewReader("{}"))

@@ -3,9 +3,16 @@
 // order (no wall clock, no randomness, no map-order dependence in what it
 // exposes), so two replays of the same log give the same model.
 //
-// LogStats, the summary `algoauto events stats` prints, is the first; the
-// trading read models (positions, P&L, orders, dashboards) join it with the
-// read-model work.
+// The Runner keeps each projection current: it restores the projection's
+// snapshot when the snapshot was taken by the same code version over the
+// same log (checked by the id of the event at its position and a SHA-256
+// checksum), subscribes from there, and snapshots again periodically and at
+// stop. Snapshots are only a shortcut: deleting them costs a replay, never
+// data. Replay folds a fresh instance to any position, which is how as-of
+// queries answer exactly what the live model showed at that point.
+//
+// Read models: Quotes (last tick per instrument), Positions (weighted-average
+// cost, exact in paise) and LogStats (behind `algoauto events stats`).
 package projections
 
 import (

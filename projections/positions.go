@@ -268,15 +268,14 @@ func (p *Positions) UnmarshalState(b []byte) error {
 // values derived from them and the last price.
 type PositionView struct {
 	Position
-	Lots          float64      `json:"lots,omitempty"`
-	AvgPrice      domain.Price `json:"avg_price"`
-	LastPrice     domain.Price `json:"last_price,omitempty"`
-	Unrealized    domain.Price `json:"unrealized"`
-	RealizedNet   domain.Price `json:"realized_net"`
-	TotalPnL      domain.Price `json:"total_pnl"`     // realized + unrealized, gross
-	TotalPnLNet   domain.Price `json:"total_pnl_net"` // after charges
-	OpenPosition  bool         `json:"open"`
-	ReflectsAtPos uint64       `json:"position"` // the log position the view reflects
+	Lots         float64      `json:"lots,omitempty"`
+	AvgPrice     domain.Price `json:"avg_price"`
+	LastPrice    domain.Price `json:"last_price,omitempty"`
+	Unrealized   domain.Price `json:"unrealized"`
+	RealizedNet  domain.Price `json:"realized_net"`
+	TotalPnL     domain.Price `json:"total_pnl"`     // realized + unrealized, gross
+	TotalPnLNet  domain.Price `json:"total_pnl_net"` // after charges
+	OpenPosition bool         `json:"open"`
 }
 
 // PositionQuery selects positions. Empty fields match everything; Accounts
@@ -290,8 +289,8 @@ type PositionQuery struct {
 }
 
 // List returns the positions q selects, sorted by account, mode, strategy,
-// exchange, symbol and product.
-func (p *Positions) List(q PositionQuery) []PositionView {
+// exchange, symbol and product, and the log position they reflect.
+func (p *Positions) List(q PositionQuery) ([]PositionView, eventstore.Position) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	keys := make([]string, 0, len(p.st.Positions))
@@ -310,7 +309,7 @@ func (p *Positions) List(q PositionQuery) []PositionView {
 		}
 		last := p.st.Last[pp.Exchange+":"+pp.Symbol]
 		v := PositionView{Position: *pp, AvgPrice: pp.AvgPrice(), LastPrice: last, Unrealized: pp.Unrealized(last),
-			RealizedNet: pp.Realized - pp.Charges, OpenPosition: pp.NetQty != 0, ReflectsAtPos: p.st.Position}
+			RealizedNet: pp.Realized - pp.Charges, OpenPosition: pp.NetQty != 0}
 		v.TotalPnL = pp.Realized + v.Unrealized
 		v.TotalPnLNet = v.TotalPnL - pp.Charges
 		if pp.LotSize > 0 {
@@ -318,5 +317,5 @@ func (p *Positions) List(q PositionQuery) []PositionView {
 		}
 		out = append(out, v)
 	}
-	return out
+	return out, eventstore.Position(p.st.Position)
 }

@@ -75,7 +75,7 @@ func (b *logBuilder) order(l leg, side domain.Side, price, charges domain.Price,
 
 func one(t *testing.T, p *projections.Positions, q projections.PositionQuery) projections.PositionView {
 	t.Helper()
-	vs := p.List(q)
+	vs, _ := p.List(q)
 	if len(vs) != 1 {
 		t.Fatalf("List(%+v): %d positions, want 1: %+v", q, len(vs), vs)
 	}
@@ -173,10 +173,10 @@ func TestPositionsKeptApart(t *testing.T) {
 	if v := one(t, p, projections.PositionQuery{Accounts: []string{"paper-2"}}); v.NetQty != 1 || v.Strategy != "" {
 		t.Errorf("paper-2: %+v", v)
 	}
-	if got := p.List(projections.PositionQuery{Accounts: []string{}}); len(got) != 0 {
+	if got, _ := p.List(projections.PositionQuery{Accounts: []string{}}); len(got) != 0 {
 		t.Errorf("no accounts allowed: got %d positions", len(got))
 	}
-	if got := p.List(projections.PositionQuery{Strategy: "orb"}); len(got) != 2 {
+	if got, _ := p.List(projections.PositionQuery{Strategy: "orb"}); len(got) != 2 {
 		t.Errorf("strategy orb: %d positions, want 2", len(got))
 	}
 	st, _ := p.MarshalState()

@@ -42,7 +42,6 @@ type Quote struct {
 	Volume       int64        `json:"volume,omitempty"`
 	OI           int64        `json:"oi,omitempty"`
 	ExchangeTime time.Time    `json:"exchange_time"`
-	Day          int64        `json:"day"` // IST day number of ExchangeTime
 	Open         domain.Price `json:"open"`
 	High         domain.Price `json:"high"`
 	Low          domain.Price `json:"low"`
@@ -120,13 +119,12 @@ func (q *Quotes) apply(t *domain.Tick, key string, pos uint64) {
 		qt = &Quote{Exchange: t.Exchange, Symbol: t.Symbol}
 		q.st.Quotes[strings.Clone(key)] = qt
 	}
-	day := istDay(t.ExchangeTime)
 	switch {
 	case qt.Ticks == 0:
-		qt.Day, qt.Open, qt.High, qt.Low = day, t.LTP, t.LTP, t.LTP
-	case day > qt.Day:
+		qt.Open, qt.High, qt.Low = t.LTP, t.LTP, t.LTP
+	case istDay(t.ExchangeTime) > istDay(qt.ExchangeTime):
 		qt.PrevClose = qt.LTP
-		qt.Day, qt.Open, qt.High, qt.Low = day, t.LTP, t.LTP, t.LTP
+		qt.Open, qt.High, qt.Low = t.LTP, t.LTP, t.LTP
 	default:
 		qt.High, qt.Low = max(qt.High, t.LTP), min(qt.Low, t.LTP)
 	}
@@ -190,9 +188,10 @@ func (q *Quotes) Quote(symbol string) (Quote, bool) {
 }
 
 // All returns copies of every quote that keep reports true for (nil: all),
-// sorted by exchange and symbol.
-func (q *Quotes) All(keep func(*Quote) bool) []Quote {
+// sorted by exchange and symbol, and the log position they reflect.
+func (q *Quotes) All(keep func(*Quote) bool) ([]Quote, eventstore.Position) {
 	q.mu.RLock()
+	pos := eventstore.Position(q.st.Position)
 	out := make([]Quote, 0, len(q.st.Quotes))
 	for _, qt := range q.st.Quotes {
 		if keep == nil || keep(qt) {
@@ -206,10 +205,10 @@ func (q *Quotes) All(keep func(*Quote) bool) []Quote {
 		}
 		return strings.Compare(a.Symbol, b.Symbol)
 	})
-	return out
+	return out, pos
 }
 
 // Indices returns the quotes of indices (domain.IsIndex).
-func (q *Quotes) Indices() []Quote {
+func (q *Quotes) Indices() ([]Quote, eventstore.Position) {
 	return q.All(func(qt *Quote) bool { return domain.IsIndex(qt.Exchange, qt.Symbol) })
 }

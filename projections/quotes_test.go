@@ -38,10 +38,10 @@ func TestQuotes(t *testing.T) {
 	if f, ok := q.Quote("NIFTY26NOVFUT"); !ok || f.Exchange != domain.ExchangeNFO || f.PrevClose != 0 {
 		t.Errorf("future by bare symbol: %+v %v", f, ok)
 	}
-	if idx := q.Indices(); len(idx) != 1 || idx[0].Symbol != "NIFTY 50" {
+	if idx, _ := q.Indices(); len(idx) != 1 || idx[0].Symbol != "NIFTY 50" {
 		t.Errorf("indices: %+v", idx)
 	}
-	if all := q.All(nil); len(all) != 2 || all[0].Exchange != "NFO" {
+	if all, _ := q.All(nil); len(all) != 2 || all[0].Exchange != "NFO" {
 		t.Errorf("all: %+v", all)
 	}
 	if _, ok := q.Quote("BANKNIFTY"); ok {

@@ -172,7 +172,7 @@ func (r *Runner) restore(ctx context.Context, e *entry, lg *slog.Logger) error {
 	if s.Version != p.Version() {
 		return fmt.Errorf("snapshot is of code version %d, this build folds version %d", s.Version, p.Version())
 	}
-	id, err := r.eventIDAt(ctx, eventstore.Position(s.Position))
+	id, err := eventIDAt(ctx, r.log, eventstore.Position(s.Position))
 	if err != nil {
 		return err
 	}
@@ -194,11 +194,11 @@ func (r *Runner) restore(ctx context.Context, e *entry, lg *slog.Logger) error {
 
 // eventIDAt returns the id of the event at position p (uuid.Nil for 0), or
 // an error when the log has no event there.
-func (r *Runner) eventIDAt(ctx context.Context, p eventstore.Position) (uuid.UUID, error) {
+func eventIDAt(ctx context.Context, log Log, p eventstore.Position) (uuid.UUID, error) {
 	if p == 0 {
 		return uuid.Nil, nil
 	}
-	evs, err := r.log.ReadAll(ctx, eventstore.ReadAllOptions{After: p - 1, Count: 1})
+	evs, err := log.ReadAll(ctx, eventstore.ReadAllOptions{After: p - 1, Count: 1})
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -284,16 +284,22 @@ func (r *Runner) fold(ctx context.Context, e *entry, p Projection, sub eventstor
 
 // snapshot saves p's state.
 func (r *Runner) snapshot(ctx context.Context, p Projection) error {
+	return SaveSnapshot(ctx, r.log, r.snaps, p)
+}
+
+// SaveSnapshot saves p's state at its position, naming the event there so
+// that the snapshot is only ever restored over the same log.
+func SaveSnapshot(ctx context.Context, log Log, snaps SnapshotStore, p Projection) error {
 	pos := p.Position()
 	state, err := p.MarshalState()
 	if err != nil {
 		return err
 	}
-	id, err := r.eventIDAt(ctx, pos)
+	id, err := eventIDAt(ctx, log, pos)
 	if err != nil {
 		return err
 	}
-	return r.snaps.Save(ctx, Snapshot{Name: p.Name(), Version: p.Version(), Position: uint64(pos), EventID: id, State: state})
+	return snaps.Save(ctx, Snapshot{Name: p.Name(), Version: p.Version(), Position: uint64(pos), EventID: id, State: state})
 }
 
 // Rebuild refolds a running projection from the start of the log while the

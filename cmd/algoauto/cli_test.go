@@ -13,7 +13,7 @@ func TestHelp(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"help"}, {"--help"}, {}} {
 		r := runCLI(t, "", args...).must(t)
-		for _, cmd := range []string{"serve", "events"} {
+		for _, cmd := range []string{"serve", "events", "projections"} {
 			re := regexp.MustCompile(`(?m)^\s+` + cmd + `\s+\S.*$`)
 			if !re.MatchString(r.stdout) {
 				t.Errorf("%q: no line describing %q in:\n%s", args, cmd, r.stdout)

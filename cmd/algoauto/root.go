@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/eventstore/esdb"
 	"github.com/algoauto/algoauto/eventstore/postgres"
+	"github.com/algoauto/algoauto/projections"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +28,7 @@ var version = "dev"
 // globals are the flags every subcommand shares.
 type globals struct {
 	store     string
+	stateDir  string
 	logLevel  string
 	logFormat string
 	stdin     io.Reader
@@ -49,6 +53,7 @@ names another: a directory, postgres://..., or esdb://...`,
 		Version:           version,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			fromEnv(cmd, "store", "ALGOAUTO_STORE", &g.store, getenv)
+			fromEnv(cmd, "state-dir", "ALGOAUTO_STATE_DIR", &g.stateDir, getenv)
 			fromEnv(cmd, "log-level", "ALGOAUTO_LOG_LEVEL", &g.logLevel, getenv)
 			fromEnv(cmd, "log-format", "ALGOAUTO_LOG_FORMAT", &g.logFormat, getenv)
 			return nil
@@ -59,9 +64,10 @@ names another: a directory, postgres://..., or esdb://...`,
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.store, "store", "./data", "event store: a directory (embedded), postgres://..., or esdb://... (env ALGOAUTO_STORE)")
+	pf.StringVar(&g.stateDir, "state-dir", "", "this node's derived state (projection snapshots); default <store>/state for an embedded store, else ./state (env ALGOAUTO_STATE_DIR)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error (env ALGOAUTO_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json (env ALGOAUTO_LOG_FORMAT)")
-	root.AddCommand(newServeCmd(g), newEventsCmd(g))
+	root.AddCommand(newServeCmd(g), newEventsCmd(g), newProjectionsCmd(g))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return configErr(err) })
 	return root
 }
@@ -124,6 +130,31 @@ func redactURLErr(err error) string {
 		return ue.Err.Error()
 	}
 	return "cannot parse"
+}
+
+// snapshots opens the projection snapshot store under --state-dir, whose
+// default depends on the kind of store opened.
+func (g *globals) snapshots(st *openedStore) (*projections.FileSnapshots, error) {
+	dir := g.stateDir
+	if dir == "" {
+		dir = "state"
+		if st.kind == "embedded" {
+			dir = filepath.Join(g.store, "state")
+		}
+	}
+	snaps, err := projections.NewFileSnapshots(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		return nil, configErr(fmt.Errorf("--state-dir: %w", err))
+	}
+	return snaps, nil
+}
+
+// readModels lists the projections serve runs and `projections` manages.
+func readModels(reg *codec.Registry) []projections.Factory {
+	return []projections.Factory{
+		func() projections.Projection { return projections.NewQuotes() },
+		func() projections.Projection { return projections.NewPositions(reg) },
+	}
 }
 
 // storeCloser is the store plus the optional capabilities the CLI uses.

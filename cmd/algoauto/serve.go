@@ -21,6 +21,7 @@ import (
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/ingest"
 	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/projections"
 )
 
 // serveConfig is everything `algoauto serve` needs, after flags and env.
@@ -46,7 +47,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Record the market-data feed into the event log and serve the HTTP API",
 		Long: `serve opens the event store, records the simulated NSE feed into it through the
 Watermill router, and serves /health, /health/live, /health/ready,
-/api/v1/events and /api/v1/events/head. Ctrl-C or SIGTERM stops it cleanly:
+/api/v1/events and /api/v1/events/head, and keeps the read models (quotes,
+positions) folded from the log, snapshotted in --state-dir, behind
+/api/v1/projections, /api/market/*, /api/v1/market-data/* and
+/api/v1/positions. Ctrl-C or SIGTERM stops it cleanly:
 the feed stops, the batch in flight is appended, and the store is closed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -115,6 +119,14 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}
 	}()
 	reg := codec.NewRegistry()
+	snaps, err := g.snapshots(st)
+	if err != nil {
+		return err
+	}
+	runner, err := projections.NewRunner(st, snaps, projections.RunnerConfig{Logger: log.With("component", "projections")}, readModels(reg)...)
+	if err != nil {
+		return err
+	}
 
 	var feed *sim.Feed
 	if cfg.Feed == "sim" {
@@ -142,6 +154,17 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	ready := []api.Check{{Name: "store", Check: func(ctx context.Context) error {
 		_, err := st.Head(ctx)
 		return err
+	}}, {Name: "projections", Check: func(ctx context.Context) error {
+		sts, err := runner.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range sts {
+			if !s.CaughtUp {
+				return fmt.Errorf("%s is catching up (position %d of %d)", s.Name, s.Position, s.Head)
+			}
+		}
+		return nil
 	}}}
 	if feed != nil {
 		ready = append(ready, api.Check{Name: "ingest", Check: func(context.Context) error {
@@ -157,7 +180,8 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 			return nil
 		}})
 	}
-	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version}, st, reg)
+	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
+		api.Deps{Events: st, Registry: reg, Projections: runner, Calendar: calendar})
 
 	var wg sync.WaitGroup
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
@@ -174,6 +198,11 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	case err := <-busDone:
 		return fmt.Errorf("bus: %w", err)
 	}
+
+	projCtx, stopProjections := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProjections()
+	projDone := make(chan error, 1)
+	go func() { projDone <- runner.Run(projCtx) }()
 
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
@@ -224,6 +253,8 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		runErr = err
 	}
 	stats := rec.Stats()
+	stopProjections() // each saves a final snapshot
+	<-projDone
 	stopHTTP()
 	if err := <-srvDone; err != nil && runErr == nil {
 		runErr = err

@@ -1,0 +1,248 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/projections"
+)
+
+// Read-model routes. Every answer carries "position": the log position the
+// data reflects, so a client can resume a stream or ask again as of it.
+
+func (s *Server) handleProjections(w http.ResponseWriter, r *http.Request) {
+	st, err := s.proj.Status(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projections": st})
+}
+
+// handleRebuild serves POST /api/v1/projections/{name}/rebuild: the
+// projection is refolded from the start of the log while the current one
+// keeps serving, then swapped in.
+func (s *Server) handleRebuild(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.proj.Rebuild(r.Context(), name); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	st, err := s.proj.Status(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	for _, p := range st {
+		if p.Name == name {
+			writeJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	writeError(w, r, s.log, fmt.Errorf("%q: %w", name, projections.ErrUnknownProjection))
+}
+
+// quotesModel returns the live quotes projection.
+func (s *Server) quotesModel() (*projections.Quotes, error) {
+	p, ok := s.proj.Get("quotes")
+	q, isQuotes := p.(*projections.Quotes)
+	if !ok || !isQuotes {
+		return nil, &Error{Code: CodeUnavailable, Message: "the quotes read model is not running"}
+	}
+	return q, nil
+}
+
+// QuoteView is a quote as the API shows it.
+type QuoteView struct {
+	projections.Quote
+	Change    domain.Price `json:"change"`
+	ChangePct float64      `json:"change_pct"`
+	TickAge   float64      `json:"tick_age_seconds"`
+}
+
+func (s *Server) quoteView(q projections.Quote) QuoteView {
+	ch, pct := q.Change()
+	return QuoteView{Quote: q, Change: ch, ChangePct: round2(pct), TickAge: round2(s.now().Sub(q.ExchangeTime).Seconds())}
+}
+
+func round2(f float64) float64 {
+	n, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 2, 64), 64)
+	return n
+}
+
+func (s *Server) handleIndices(w http.ResponseWriter, r *http.Request) {
+	q, err := s.quotesModel()
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	idx, pos := q.Indices()
+	out := []QuoteView{}
+	for _, qt := range idx {
+		out = append(out, s.quoteView(qt))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "indices": out})
+}
+
+func (s *Server) handleSymbols(w http.ResponseWriter, r *http.Request) {
+	q, err := s.quotesModel()
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	type symbol struct {
+		Exchange string       `json:"exchange"`
+		Symbol   string       `json:"symbol"`
+		Token    uint32       `json:"token,omitempty"`
+		Index    bool         `json:"index"`
+		LTP      domain.Price `json:"ltp"`
+	}
+	all, pos := q.All(nil)
+	out := []symbol{}
+	for _, qt := range all {
+		out = append(out, symbol{qt.Exchange, qt.Symbol, qt.Token, domain.IsIndex(qt.Exchange, qt.Symbol), qt.LTP})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "symbols": out})
+}
+
+// handleQuote serves GET /api/v1/market-data/quote/{symbol}; symbol is
+// "EXCHANGE:SYMBOL" or a symbol traded on one exchange only.
+func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
+	q, err := s.quotesModel()
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	sym := r.PathValue("symbol")
+	qt, ok := q.Quote(sym)
+	if !ok {
+		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no quote for %q (use EXCHANGE:SYMBOL, e.g. NSE:NIFTY 50; GET /api/v1/market-data/symbols lists them)", sym)})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.quoteView(qt))
+}
+
+func (s *Server) handleMarketStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.cal.Status(s.now())
+	out := map[string]any{
+		"exchange": "NSE", "segment": "F&O", "phase": st.Phase, "is_open": st.Phase == domain.PhaseOpen,
+		"at": st.At, "next_open": st.NextOpen,
+	}
+	if st.Holiday != "" {
+		out["holiday"] = st.Holiday
+	}
+	if !st.Closes.IsZero() {
+		out["closes"] = st.Closes
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// asOf resolves ?position=N or ?asOf=<RFC3339> to a log position; ok is
+// false when neither is given (the live model answers).
+func (s *Server) asOf(ctx context.Context, r *http.Request) (eventstore.Position, bool, error) {
+	q := r.URL.Query()
+	pv, tv := q.Get("position"), q.Get("asOf")
+	switch {
+	case pv != "" && tv != "":
+		return 0, false, invalid("asOf", "give position or asOf, not both")
+	case pv != "":
+		n, err := strconv.ParseUint(pv, 10, 64)
+		if err != nil {
+			return 0, false, invalid("position", "must be a non-negative integer log position, got %q", pv)
+		}
+		return eventstore.Position(n), true, nil
+	case tv != "":
+		t, err := time.Parse(time.RFC3339Nano, tv)
+		if err != nil {
+			return 0, false, invalid("asOf", "must be an RFC 3339 time such as 2026-11-20T15:30:00+05:30, got %q", tv)
+		}
+		// Everything recorded at or before t: up to the event before the
+		// first one recorded after t.
+		p, found, err := s.events.PositionAt(ctx, t.Add(time.Nanosecond))
+		if err != nil {
+			return 0, false, err
+		}
+		if found {
+			return p - 1, true, nil
+		}
+		head, err := s.events.Head(ctx)
+		return head, true, err
+	}
+	return 0, false, nil
+}
+
+// PositionTotals sums the positions of an answer.
+type PositionTotals struct {
+	Realized    domain.Price `json:"realized"`
+	Unrealized  domain.Price `json:"unrealized"`
+	Charges     domain.Price `json:"charges"`
+	TotalPnL    domain.Price `json:"total_pnl"`
+	TotalPnLNet domain.Price `json:"total_pnl_net"`
+	Open        int          `json:"open_positions"`
+}
+
+// handlePositions serves GET /api/v1/positions?account=&mode=&strategy=
+// &symbol=&open=&position=|asOf=. account is a comma-separated list.
+func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var pq projections.PositionQuery
+	if v := q.Get("account"); v != "" {
+		pq.Accounts = strings.Split(v, ",")
+	}
+	if v := q.Get("mode"); v != "" {
+		pq.Mode = domain.Mode(v)
+		if !pq.Mode.Valid() {
+			writeError(w, r, s.log, invalid("mode", "must be paper or live, got %q", v))
+			return
+		}
+	}
+	pq.Strategy, pq.Symbol = q.Get("strategy"), q.Get("symbol")
+	if v := q.Get("open"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, s.log, invalid("open", "must be true or false, got %q", v))
+			return
+		}
+		pq.OpenOnly = b
+	}
+	upTo, asOf, err := s.asOf(r.Context(), r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var p projections.Projection
+	if asOf {
+		p, err = s.proj.Replay(r.Context(), "positions", upTo)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+	} else if p, _ = s.proj.Get("positions"); p == nil {
+		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the positions read model is not running"})
+		return
+	}
+	model, ok := p.(*projections.Positions)
+	if !ok {
+		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the positions read model is not running"})
+		return
+	}
+	list, pos := model.List(pq)
+	var tot PositionTotals
+	for _, v := range list {
+		tot.Realized += v.Realized
+		tot.Unrealized += v.Unrealized
+		tot.Charges += v.Charges
+		tot.TotalPnL += v.TotalPnL
+		tot.TotalPnLNet += v.TotalPnLNet
+		if v.OpenPosition {
+			tot.Open++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "as_of": asOf, "positions": list, "totals": tot})
+}

@@ -1,0 +1,251 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/api"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/eventstore/embedded"
+	"github.com/algoauto/algoauto/projections"
+)
+
+// readModelFixture is a store with a ticking clock, a projection runner and
+// the API over both.
+type readModelFixture struct {
+	t      *testing.T
+	st     *embedded.Store
+	reg    *codec.Registry
+	runner *projections.Runner
+	ts     *httptest.Server
+	mu     sync.Mutex
+	clock  time.Time
+	orders int
+}
+
+func newReadModelFixture(t *testing.T, now time.Time) *readModelFixture {
+	f := &readModelFixture{t: t, reg: codec.NewRegistry(), clock: time.Date(2026, 11, 20, 4, 0, 0, 0, time.UTC)}
+	st, err := embedded.Open(context.Background(), embedded.Config{Dir: t.TempDir(), Now: func() time.Time {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.clock = f.clock.Add(time.Second)
+		return f.clock
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.st = st
+	snaps, err := projections.NewFileSnapshots(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
+		func() projections.Projection { return projections.NewQuotes() },
+		func() projections.Projection { return projections.NewPositions(f.reg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.runner.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := api.NewServer(api.Config{}, api.Deps{Events: st, Registry: f.reg, Projections: f.runner, Now: func() time.Time { return now }})
+	f.ts = httptest.NewServer(srv.Handler())
+	t.Cleanup(f.ts.Close)
+	return f
+}
+
+func (f *readModelFixture) append(stream string, e domain.Event) eventstore.Position {
+	f.t.Helper()
+	d, err := f.reg.Encode(uuid.New(), e, eventstore.Metadata{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	res, err := f.st.Append(context.Background(), stream, eventstore.Any(), d)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res.Position
+}
+
+func (f *readModelFixture) tick(exchange, symbol string, ltp domain.Price) eventstore.Position {
+	return f.append(domain.TickStream(exchange, symbol), domain.Tick{Provider: "sim", Exchange: exchange, Symbol: symbol,
+		ExchangeTime: time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST()), LTP: ltp})
+}
+
+func (f *readModelFixture) trade(account string, mode domain.Mode, side domain.Side, qty int64, price domain.Price) eventstore.Position {
+	f.orders++
+	id := fmt.Sprintf("o%d", f.orders)
+	f.append(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: account, Mode: mode,
+		Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: side, Quantity: qty, Type: domain.Market, Product: domain.NRML, LotSize: 65})
+	return f.append(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: id + "-1", Quantity: qty, Price: price, FilledQty: qty, Charges: domain.Rupees(20)})
+}
+
+func (f *readModelFixture) wait(p eventstore.Position) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range f.runner.Names() {
+		if err := f.runner.WaitFor(ctx, n, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+type positionsAnswer struct {
+	Position  uint64            `json:"position"`
+	AsOf      bool              `json:"as_of"`
+	Positions []json.RawMessage `json:"positions"`
+	Totals    struct {
+		Realized    domain.Price `json:"realized"`
+		Unrealized  domain.Price `json:"unrealized"`
+		Charges     domain.Price `json:"charges"`
+		TotalPnLNet domain.Price `json:"total_pnl_net"`
+		Open        int          `json:"open_positions"`
+	} `json:"totals"`
+}
+
+func TestReadModelRoutes(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST())
+	f := newReadModelFixture(t, now)
+	rs := domain.Rupees
+	f.tick(domain.ExchangeNSE, "NIFTY 50", rs(26000))
+	f.trade("paper-1", domain.Paper, domain.Buy, 130, rs(26050))
+	f.trade("paper-2", domain.Paper, domain.Sell, 65, rs(26040))
+	mid := f.tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26060))
+	f.wait(mid)
+	var before positionsAnswer
+	get(t, f.ts.URL+"/api/v1/positions").decode(t, &before)
+
+	f.trade("paper-1", domain.Paper, domain.Sell, 65, rs(26100))
+	f.trade("paper-1", domain.Live, domain.Buy, 65, rs(26100))
+	head := f.tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26080))
+	f.wait(head)
+
+	// Live answer.
+	var live positionsAnswer
+	get(t, f.ts.URL+"/api/v1/positions").decode(t, &live)
+	if live.Position != uint64(head) || live.AsOf || len(live.Positions) != 3 || live.Totals.Open != 3 {
+		t.Fatalf("live positions: %+v", live)
+	}
+	// paper-1 paper: long 130 @ 26050, sold 65 @ 26100 -> realized 65*50 = 3250; 65 open at 26080 -> +1950.
+	var p1 positionsAnswer
+	get(t, f.ts.URL+"/api/v1/positions?account=paper-1&mode=paper").decode(t, &p1)
+	if len(p1.Positions) != 1 || p1.Totals.Realized != rs(3250) || p1.Totals.Unrealized != rs(1950) || p1.Totals.Charges != rs(40) ||
+		p1.Totals.TotalPnLNet != rs(3250+1950-40) {
+		t.Fatalf("paper-1 paper: %+v", p1)
+	}
+	var view struct {
+		NetQty   int64        `json:"net_qty"`
+		Lots     float64      `json:"lots"`
+		AvgPrice domain.Price `json:"avg_price"`
+	}
+	if err := json.Unmarshal(p1.Positions[0], &view); err != nil || view.NetQty != 65 || view.Lots != 1 || view.AvgPrice != rs(26050) {
+		t.Fatalf("paper-1 view %s: %+v %v", p1.Positions[0], view, err)
+	}
+
+	// As of a position: exactly what the live model answered there.
+	var asOf positionsAnswer
+	get(t, fmt.Sprintf("%s/api/v1/positions?position=%d", f.ts.URL, mid)).decode(t, &asOf)
+	if !asOf.AsOf || asOf.Position != before.Position || fmt.Sprint(asOf.Positions) != fmt.Sprint(before.Positions) || asOf.Totals != before.Totals {
+		t.Fatalf("as of %d:\n got %+v\nwant %+v", mid, asOf, before)
+	}
+	// As of a time: the recording time of event mid (the store clock ticks
+	// a second per append, starting 04:00:01 UTC).
+	at := time.Date(2026, 11, 20, 4, 0, int(mid), 0, time.UTC).Format(time.RFC3339)
+	var asOfT positionsAnswer
+	get(t, f.ts.URL+"/api/v1/positions?asOf="+url.QueryEscape(at)).decode(t, &asOfT)
+	if asOfT.Position != uint64(mid) || fmt.Sprint(asOfT.Positions) != fmt.Sprint(before.Positions) {
+		t.Fatalf("asOf %s: position %d, want %d", at, asOfT.Position, mid)
+	}
+
+	for _, c := range []struct{ query, field string }{
+		{"mode=demo", "mode"}, {"open=maybe", "open"}, {"position=-1", "position"}, {"asOf=yesterday", "asOf"},
+		{"position=1&asOf=2026-11-20T10:00:00Z", "asOf"},
+	} {
+		wantError(t, get(t, f.ts.URL+"/api/v1/positions?"+c.query), http.StatusBadRequest, "invalid", c.field)
+	}
+	wantError(t, get(t, fmt.Sprintf("%s/api/v1/positions?position=%d", f.ts.URL, head+10)), http.StatusBadRequest, "invalid", "head")
+
+	// Quotes.
+	var idx struct {
+		Position uint64 `json:"position"`
+		Indices  []struct {
+			Symbol string       `json:"symbol"`
+			LTP    domain.Price `json:"ltp"`
+		} `json:"indices"`
+	}
+	get(t, f.ts.URL+"/api/market/indices").decode(t, &idx)
+	if idx.Position != uint64(head) || len(idx.Indices) != 1 || idx.Indices[0].Symbol != "NIFTY 50" || idx.Indices[0].LTP != rs(26000) {
+		t.Fatalf("indices: %+v", idx)
+	}
+	var q struct {
+		Symbol  string       `json:"symbol"`
+		LTP     domain.Price `json:"ltp"`
+		Change  domain.Price `json:"change"`
+		TickAge float64      `json:"tick_age_seconds"`
+	}
+	get(t, f.ts.URL+"/api/v1/market-data/quote/"+url.PathEscape("NFO:NIFTY26NOVFUT")).decode(t, &q)
+	if q.LTP != rs(26080) || q.Change != rs(20) || q.TickAge != 3600 {
+		t.Fatalf("quote: %+v", q)
+	}
+	get(t, f.ts.URL+"/api/v1/market-data/quote/NIFTY26NOVFUT").decode(t, &q)
+	if q.Symbol != "NIFTY26NOVFUT" {
+		t.Fatalf("quote by bare symbol: %+v", q)
+	}
+	wantError(t, get(t, f.ts.URL+"/api/v1/market-data/quote/NOPE"), http.StatusNotFound, "not_found", "NOPE")
+	var syms struct {
+		Symbols []struct {
+			Symbol string `json:"symbol"`
+			Index  bool   `json:"index"`
+		} `json:"symbols"`
+	}
+	get(t, f.ts.URL+"/api/v1/market-data/symbols").decode(t, &syms)
+	if len(syms.Symbols) != 2 || syms.Symbols[0].Symbol != "NIFTY26NOVFUT" || !syms.Symbols[1].Index {
+		t.Fatalf("symbols: %+v", syms)
+	}
+	var ms struct {
+		Phase    string    `json:"phase"`
+		IsOpen   bool      `json:"is_open"`
+		Closes   time.Time `json:"closes"`
+		NextOpen time.Time `json:"next_open"`
+	}
+	get(t, f.ts.URL+"/api/market/market-status").decode(t, &ms)
+	if ms.Phase != "open" || !ms.IsOpen || !ms.Closes.Equal(time.Date(2026, 11, 20, 15, 30, 0, 0, domain.IST())) {
+		t.Fatalf("market status at %s: %+v", now, ms)
+	}
+
+	// Projections: status, rebuild (same hash), errors.
+	var ps struct {
+		Projections []projections.Status `json:"projections"`
+	}
+	get(t, f.ts.URL+"/api/v1/projections").decode(t, &ps)
+	if len(ps.Projections) != 2 || ps.Projections[1].Name != "positions" || ps.Projections[1].Lag != 0 || ps.Projections[1].Hash == "" {
+		t.Fatalf("projections: %+v", ps)
+	}
+	var rb projections.Status
+	r := do(t, http.MethodPost, f.ts.URL+"/api/v1/projections/positions/rebuild")
+	r.decode(t, &rb)
+	if r.status != http.StatusOK || rb.Hash != ps.Projections[1].Hash || rb.LastRebuild.IsZero() {
+		t.Fatalf("rebuild: %d %s", r.status, r.body)
+	}
+	wantError(t, do(t, http.MethodPost, f.ts.URL+"/api/v1/projections/nope/rebuild"), http.StatusNotFound, "not_found", "nope")
+	r = get(t, f.ts.URL+"/api/v1/projections/positions/rebuild")
+	wantError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
+	if r.header.Get("Allow") != "POST" {
+		t.Errorf("Allow %q, want POST", r.header.Get("Allow"))
+	}
+}
