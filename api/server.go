@@ -23,6 +23,7 @@ import (
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/monitoring"
 	"github.com/algoauto/algoauto/projections"
 )
 
@@ -52,6 +53,11 @@ type Deps struct {
 	Calendar *domain.Calendar
 	// Now is the wall clock for market status; default time.Now.
 	Now func() time.Time
+	// Monitor, when set, serves /metrics, the monitoring routes and the
+	// recent-errors ring, and times every request.
+	Monitor *monitoring.Monitor
+	// StoreKind names the store in health answers ("embedded", "postgres"...).
+	StoreKind string
 }
 
 // Check is one readiness condition; it returns nil when satisfied.
@@ -79,6 +85,8 @@ type Server struct {
 	events  EventReader
 	reg     *codec.Registry
 	proj    Projections
+	mon     *monitoring.Monitor
+	kind    string
 	cal     *domain.Calendar
 	now     func() time.Time
 	mux     *http.ServeMux
@@ -104,7 +112,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, events: deps.Events, reg: deps.Registry, proj: deps.Projections,
-		cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
+		mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
 	get := func(path string, h http.HandlerFunc) { s.mux.HandleFunc("GET "+path, h) }
 	get("/health", s.handleHealth)
 	get("/health/live", s.handleLive)
@@ -112,6 +120,13 @@ func NewServer(cfg Config, deps Deps) *Server {
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/events/head", s.handleHead)
 	get("/api/market/market-status", s.handleMarketStatus)
+	get("/api/v1/db-health/check", s.handleDBHealth)
+	get("/api/v1/monitoring/system", s.handleSystem)
+	if s.mon != nil {
+		s.mux.Handle("GET /metrics", s.mon.Handler())
+		get("/api/v1/monitoring/metrics", s.handleMetricsJSON)
+		get("/api/v1/errors/recent", s.handleRecentErrors)
+	}
 	if s.proj != nil {
 		get("/api/v1/projections", s.handleProjections)
 		s.mux.HandleFunc("POST /api/v1/projections/{name}/rebuild", s.handleRebuild)
@@ -120,8 +135,15 @@ func NewServer(cfg Config, deps Deps) *Server {
 		get("/api/v1/market-data/quote/{symbol}", s.handleQuote)
 		get("/api/v1/positions", s.handlePositions)
 	}
+	var h http.Handler = http.HandlerFunc(s.route)
+	if s.mon != nil {
+		h = s.mon.Middleware(h, func(r *http.Request) string {
+			_, pattern := s.mux.Handler(r)
+			return pattern
+		})
+	}
 	s.srv = &http.Server{
-		Handler:           http.MaxBytesHandler(http.HandlerFunc(s.route), 1<<20),
+		Handler:           http.MaxBytesHandler(h, 1<<20),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -453,3 +453,21 @@ func (r *Runner) WaitFor(ctx context.Context, name string, p eventstore.Position
 	}
 	return nil
 }
+
+// Lags returns, per projection, how many positions it is behind the head
+// (cheaper than Status: no state hashes).
+func (r *Runner) Lags(ctx context.Context) (map[string]uint64, error) {
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(r.names))
+	for _, name := range r.names {
+		pos := r.byNam[name].current().Position()
+		out[name] = 0
+		if head > pos {
+			out[name] = uint64(head - pos)
+		}
+	}
+	return out, nil
+}

@@ -28,6 +28,15 @@ func TestMain(m *testing.M) {
 	if binary.dir != "" {
 		_ = os.RemoveAll(binary.dir)
 	}
+	// Every test names its store and state directories: a default
+	// ./data or ./state appearing here means one did not.
+	for _, d := range []string{"data", "state"} {
+		if _, err := os.Stat(d); err == nil {
+			fmt.Fprintf(os.Stderr, "a test left ./%s in the package directory (pass --store/--state-dir)\n", d)
+			_ = os.RemoveAll(d)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/ingest"
 	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/monitoring"
 	"github.com/algoauto/algoauto/projections"
 )
 
@@ -94,6 +95,8 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 // runServe wires store, recorder, bus, feed and HTTP, and stops them in
 // order when ctx ends: feed, bus, recorder (final flush), HTTP, store.
 func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger) error {
+	mon := monitoring.New()
+	log = slog.New(mon.Errors.LogHandler(log.Handler())) // warnings and errors also go to /api/v1/errors/recent
 	calendar := domain.NSECalendar()
 	if cfg.Holidays != "" {
 		c, err := loadHolidays(cfg.Holidays)
@@ -140,7 +143,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	if cfg.Speed == 0 {
 		overflow = ingest.Block // simulated data can wait; never drop it
 	}
-	rec, err := ingest.NewRecorder(st, reg, ingest.Config{Provider: sim.ProviderName, MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay,
+	rec, err := ingest.NewRecorder(mon.InstrumentStore(st), reg, ingest.Config{Provider: sim.ProviderName, MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay,
 		MaxPendingBytes: cfg.MaxPendingBytes, Overflow: overflow, StopTimeout: 6 * time.Second, Logger: log.With("component", "recorder")})
 	if err != nil {
 		return configErr(err)
@@ -181,7 +184,8 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}})
 	}
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
-		api.Deps{Events: st, Registry: reg, Projections: runner, Calendar: calendar})
+		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind})
+	registerMetrics(mon, st, rec, runner)
 
 	var wg sync.WaitGroup
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
@@ -266,6 +270,39 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	log.Info("stopped", "took", time.Since(stopped).Round(time.Millisecond), "recorded", stats.Recorded,
 		"dropped", stats.Dropped, "invalid", stats.Invalid, "pending", stats.PendingTicks)
 	return runErr
+}
+
+// registerMetrics exposes the store head, ingest counters and projection
+// lag, read at each scrape.
+func registerMetrics(mon *monitoring.Monitor, st *openedStore, rec *ingest.Recorder, runner *projections.Runner) {
+	scrape := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 2*time.Second)
+	}
+	mon.Gauge("algoauto_store_head_position", "Global position of the last event in the log.", func() float64 {
+		ctx, cancel := scrape()
+		defer cancel()
+		h, _ := st.Head(ctx)
+		return float64(h)
+	})
+	stat := func(f func(ingest.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(rec.Stats())) }
+	}
+	mon.Counter("algoauto_ingest_recorded_ticks_total", "Ticks durably appended by the recorder.", stat(func(s ingest.Stats) int64 { return s.Recorded }))
+	mon.Counter("algoauto_ingest_dropped_ticks_total", "Ticks dropped past the recorder's memory bound (each drop is in a FeedGap event).", stat(func(s ingest.Stats) int64 { return s.Dropped }))
+	mon.Counter("algoauto_ingest_invalid_ticks_total", "Ticks refused by validation.", stat(func(s ingest.Stats) int64 { return s.Invalid }))
+	mon.Gauge("algoauto_ingest_pending_ticks", "Ticks waiting in the recorder's buffer.", stat(func(s ingest.Stats) int64 { return int64(s.PendingTicks) }))
+	mon.GaugeMap("algoauto_projection_lag_events", "Log positions a projection is behind the head.", "projection", func() map[string]float64 {
+		ctx, cancel := scrape()
+		defer cancel()
+		lags, err := runner.Lags(ctx)
+		out := map[string]float64{}
+		if err == nil {
+			for k, v := range lags {
+				out[k] = float64(v)
+			}
+		}
+		return out
+	})
 }
 
 func redactSpec(spec string) string {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -248,7 +250,8 @@ func TestServePostgres(t *testing.T) {
 	t.Parallel()
 	const limit = 20000
 	store := freshDatabase(t)
-	base, stderr, stop := serveInProcess(t, "--store", store, "serve", "--addr", "127.0.0.1:0", "--speed", "0",
+	state := t.TempDir() // a non-embedded store keeps snapshots in ./state by default
+	base, stderr, stop := serveInProcess(t, "--store", store, "--state-dir", state, "serve", "--addr", "127.0.0.1:0", "--speed", "0",
 		"--sim-limit", strconv.Itoa(limit))
 	waitReady(t, base)
 	waitFor(t, 60*time.Second, "head == 20000", func() bool { return head(t, base) == limit })
@@ -257,6 +260,11 @@ func TestServePostgres(t *testing.T) {
 	}
 	if n := checkStopped(t, stderr.String()); n != limit {
 		t.Errorf("recorded %d, want %d", n, limit)
+	}
+	for _, n := range []string{"quotes", "positions"} {
+		if _, err := os.Stat(filepath.Join(state, "snapshots", n+".snapshot")); err != nil {
+			t.Errorf("no final snapshot of %s in --state-dir: %v", n, err)
+		}
 	}
 	// The log line names the store without its password.
 	if !strings.Contains(stderr.String(), "store=\"postgres:postgres://") {
