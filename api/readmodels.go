@@ -216,15 +216,9 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	var p projections.Projection
-	if asOf {
-		p, err = s.proj.Replay(r.Context(), "positions", upTo)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-	} else if p, _ = s.proj.Get("positions"); p == nil {
-		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the positions read model is not running"})
+	p, err := s.model(r.Context(), "positions", upTo, asOf)
+	if err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
 	model, ok := p.(*projections.Positions)
@@ -245,4 +239,123 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "as_of": asOf, "positions": list, "totals": tot})
+}
+
+// model returns the live projection, or a replay of it to upTo when asOf.
+func (s *Server) model(ctx context.Context, name string, upTo eventstore.Position, asOf bool) (projections.Projection, error) {
+	if asOf {
+		return s.proj.Replay(ctx, name, upTo)
+	}
+	p, ok := s.proj.Get(name)
+	if !ok {
+		return nil, &Error{Code: CodeUnavailable, Message: "the " + name + " read model is not running"}
+	}
+	return p, nil
+}
+
+// ordersModel resolves the orders projection for a request (live or as of).
+func (s *Server) ordersModel(r *http.Request) (*projections.Orders, bool, error) {
+	upTo, asOf, err := s.asOf(r.Context(), r)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.model(r.Context(), "orders", upTo, asOf)
+	if err != nil {
+		return nil, false, err
+	}
+	o, ok := p.(*projections.Orders)
+	if !ok {
+		return nil, false, &Error{Code: CodeUnavailable, Message: "the orders read model is not running"}
+	}
+	return o, asOf, nil
+}
+
+// orderQuery parses the filters and paging shared by orders and trades:
+// account (comma-separated), mode, strategy, symbol, status, after (a log
+// position, exclusive), limit (default 100, at most MaxEventsPerPage).
+func (s *Server) orderQuery(r *http.Request) (projections.OrderQuery, error) {
+	q := r.URL.Query()
+	oq := projections.OrderQuery{Strategy: q.Get("strategy"), Symbol: q.Get("symbol"), Status: q.Get("status"), Limit: 100}
+	if v := q.Get("account"); v != "" {
+		oq.Accounts = strings.Split(v, ",")
+	}
+	if v := q.Get("mode"); v != "" {
+		oq.Mode = domain.Mode(v)
+		if !oq.Mode.Valid() {
+			return oq, invalid("mode", "must be paper or live, got %q", v)
+		}
+	}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return oq, invalid("after", "must be a non-negative integer log position, got %q", v)
+		}
+		oq.After = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return oq, invalid("limit", "must be a positive integer, got %q", v)
+		}
+		oq.Limit = min(n, s.cfg.MaxEventsPerPage)
+	}
+	return oq, nil
+}
+
+// handleOrders serves GET /api/v1/orders: the order book in creation
+// order, paged by the position of each order's intent ("next_after").
+func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
+	oq, err := s.orderQuery(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	o, asOf, err := s.ordersModel(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	list, pos := o.List(oq)
+	out := map[string]any{"position": uint64(pos), "as_of": asOf, "orders": list}
+	if len(list) == oq.Limit {
+		out["next_after"] = list[len(list)-1].CreatedPosition
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleOrder serves GET /api/v1/orders/{id} with the order's history.
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
+	o, _, err := s.ordersModel(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	id := r.PathValue("id")
+	ord, pos, ok := o.Order(id, nil)
+	if !ok {
+		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no order %q", id)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "order": ord})
+}
+
+// handleTrades serves GET /api/v1/dashboard/trades: fills in log order,
+// paged by position ("next_after").
+func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
+	oq, err := s.orderQuery(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	o, asOf, err := s.ordersModel(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	trades, pos := o.Trades(oq)
+	out := map[string]any{"position": uint64(pos), "as_of": asOf, "trades": trades}
+	if len(trades) == oq.Limit {
+		out["next_after"] = trades[len(trades)-1].Position
+	}
+	writeJSON(w, http.StatusOK, out)
 }

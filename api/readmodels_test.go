@@ -53,7 +53,8 @@ func newReadModelFixture(t *testing.T, now time.Time) *readModelFixture {
 	}
 	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
 		func() projections.Projection { return projections.NewQuotes() },
-		func() projections.Projection { return projections.NewPositions(f.reg) })
+		func() projections.Projection { return projections.NewPositions(f.reg) },
+		func() projections.Projection { return projections.NewOrders(f.reg) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestReadModelRoutes(t *testing.T) {
 		Projections []projections.Status `json:"projections"`
 	}
 	get(t, f.ts.URL+"/api/v1/projections").decode(t, &ps)
-	if len(ps.Projections) != 2 || ps.Projections[1].Name != "positions" || ps.Projections[1].Lag != 0 || ps.Projections[1].Hash == "" {
+	if len(ps.Projections) != 3 || ps.Projections[1].Name != "positions" || ps.Projections[1].Lag != 0 || ps.Projections[1].Hash == "" {
 		t.Fatalf("projections: %+v", ps)
 	}
 	var rb projections.Status
@@ -247,5 +248,81 @@ func TestReadModelRoutes(t *testing.T) {
 	wantError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
 	if r.header.Get("Allow") != "POST" {
 		t.Errorf("Allow %q, want POST", r.header.Get("Allow"))
+	}
+}
+
+func TestOrderAndTradeRoutes(t *testing.T) {
+	t.Parallel()
+	f := newReadModelFixture(t, time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()))
+	rs := domain.Rupees
+	var last eventstore.Position
+	for i := range 5 {
+		acct := "paper-1"
+		if i%2 == 1 {
+			acct = "paper-2"
+		}
+		last = f.trade(acct, domain.Paper, domain.Buy, 65, rs(26000+int64(i)))
+	}
+	f.wait(last)
+
+	type orders struct {
+		Position  uint64 `json:"position"`
+		NextAfter uint64 `json:"next_after"`
+		Orders    []struct {
+			OrderID   string `json:"order_id"`
+			Account   string `json:"account"`
+			Status    string `json:"status"`
+			FilledQty int64  `json:"filled_qty"`
+			Created   uint64 `json:"created_position"`
+		} `json:"orders"`
+	}
+	var page1, page2, p2 orders
+	get(t, f.ts.URL+"/api/v1/orders?limit=2").decode(t, &page1)
+	if page1.Position != uint64(last) || len(page1.Orders) != 2 || page1.Orders[0].OrderID != "o1" || page1.Orders[0].Status != "FILLED" ||
+		page1.Orders[0].FilledQty != 65 || page1.NextAfter != page1.Orders[1].Created {
+		t.Fatalf("orders page 1: %+v", page1)
+	}
+	get(t, fmt.Sprintf("%s/api/v1/orders?limit=2&after=%d", f.ts.URL, page1.NextAfter)).decode(t, &page2)
+	if len(page2.Orders) != 2 || page2.Orders[0].OrderID != "o3" {
+		t.Fatalf("orders page 2: %+v", page2)
+	}
+	get(t, f.ts.URL+"/api/v1/orders?account=paper-2").decode(t, &p2)
+	if len(p2.Orders) != 2 || p2.Orders[0].OrderID != "o2" || p2.Orders[1].OrderID != "o4" || p2.NextAfter != 0 {
+		t.Fatalf("paper-2 orders: %+v", p2)
+	}
+
+	var one struct {
+		Order struct {
+			OrderID string `json:"order_id"`
+			History []struct {
+				Type string `json:"type"`
+			} `json:"history"`
+		} `json:"order"`
+	}
+	get(t, f.ts.URL+"/api/v1/orders/o3").decode(t, &one)
+	if one.Order.OrderID != "o3" || len(one.Order.History) != 2 || one.Order.History[1].Type != domain.TypeOrderFilled {
+		t.Fatalf("order o3: %+v", one)
+	}
+	wantError(t, get(t, f.ts.URL+"/api/v1/orders/nope"), http.StatusNotFound, "not_found", "nope")
+
+	var trades struct {
+		AsOf   bool `json:"as_of"`
+		Trades []struct {
+			TradeID string       `json:"trade_id"`
+			Price   domain.Price `json:"price"`
+		} `json:"trades"`
+	}
+	get(t, f.ts.URL+"/api/v1/dashboard/trades?account=paper-1").decode(t, &trades)
+	if len(trades.Trades) != 3 || trades.Trades[0].TradeID != "o1-1" || trades.Trades[2].Price != rs(26004) {
+		t.Fatalf("paper-1 trades: %+v", trades)
+	}
+	// As of the first fill: one trade.
+	get(t, f.ts.URL+"/api/v1/dashboard/trades?position=2").decode(t, &trades)
+	if !trades.AsOf || len(trades.Trades) != 1 {
+		t.Fatalf("trades as of 2: %+v", trades)
+	}
+	for _, c := range []struct{ query, field string }{{"limit=0", "limit"}, {"after=x", "after"}, {"mode=x", "mode"}} {
+		wantError(t, get(t, f.ts.URL+"/api/v1/dashboard/trades?"+c.query), http.StatusBadRequest, "invalid", c.field)
+		wantError(t, get(t, f.ts.URL+"/api/v1/orders?"+c.query), http.StatusBadRequest, "invalid", c.field)
 	}
 }

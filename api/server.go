@@ -134,6 +134,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 		get("/api/v1/market-data/symbols", s.handleSymbols)
 		get("/api/v1/market-data/quote/{symbol}", s.handleQuote)
 		get("/api/v1/positions", s.handlePositions)
+		get("/api/v1/orders", s.handleOrders)
+		get("/api/v1/orders/{id}", s.handleOrder)
+		get("/api/v1/dashboard/trades", s.handleTrades)
 	}
 	var h http.Handler = http.HandlerFunc(s.route)
 	if s.mon != nil {

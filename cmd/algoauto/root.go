@@ -154,6 +154,7 @@ func readModels(reg *codec.Registry) []projections.Factory {
 	return []projections.Factory{
 		func() projections.Projection { return projections.NewQuotes() },
 		func() projections.Projection { return projections.NewPositions(reg) },
+		func() projections.Projection { return projections.NewOrders(reg) },
 	}
 }
 
