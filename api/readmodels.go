@@ -159,6 +159,10 @@ func (s *Server) asOf(ctx context.Context, r *http.Request) (eventstore.Position
 		return eventstore.Position(n), true, nil
 	case tv != "":
 		t, err := time.Parse(time.RFC3339Nano, tv)
+		if err != nil && strings.Contains(tv, " ") {
+			// An unencoded '+' of the UTC offset arrives as a space.
+			t, err = time.Parse(time.RFC3339Nano, strings.Replace(tv, " ", "+", 1))
+		}
 		if err != nil {
 			return 0, false, invalid("asOf", "must be an RFC 3339 time such as 2026-11-20T15:30:00+05:30, got %q", tv)
 		}
@@ -244,6 +248,14 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 // model returns the live projection, or a replay of it to upTo when asOf.
 func (s *Server) model(ctx context.Context, name string, upTo eventstore.Position, asOf bool) (projections.Projection, error) {
 	if asOf {
+		// A replay reads the log from the start: at most cap(s.replays) run
+		// at once, the rest wait their turn (or give up with the request).
+		select {
+		case s.replays <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-s.replays }()
 		return s.proj.Replay(ctx, name, upTo)
 	}
 	p, ok := s.proj.Get(name)

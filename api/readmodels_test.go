@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +172,14 @@ func TestReadModelRoutes(t *testing.T) {
 	get(t, f.ts.URL+"/api/v1/positions?asOf="+url.QueryEscape(at)).decode(t, &asOfT)
 	if asOfT.Position != uint64(mid) || fmt.Sprint(asOfT.Positions) != fmt.Sprint(before.Positions) {
 		t.Fatalf("asOf %s: position %d, want %d", at, asOfT.Position, mid)
+	}
+
+	// An unencoded '+' in the offset arrives as a space and is still read.
+	atIST := time.Date(2026, 11, 20, 4, 0, int(mid), 0, time.UTC).In(domain.IST()).Format(time.RFC3339)
+	var asOfIST positionsAnswer
+	get(t, f.ts.URL+"/api/v1/positions?asOf="+strings.Replace(atIST, "+", "%20", 1)).decode(t, &asOfIST)
+	if asOfIST.Position != uint64(mid) {
+		t.Fatalf("asOf %s sent with a space: position %d, want %d", atIST, asOfIST.Position, mid)
 	}
 
 	for _, c := range []struct{ query, field string }{

@@ -85,6 +85,7 @@ type Server struct {
 	events  EventReader
 	reg     *codec.Registry
 	proj    Projections
+	replays chan struct{} // bounds concurrent as-of replays
 	mon     *monitoring.Monitor
 	kind    string
 	cal     *domain.Calendar
@@ -112,7 +113,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, events: deps.Events, reg: deps.Registry, proj: deps.Projections,
-		mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
+		replays: make(chan struct{}, 2), mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
 	get := func(path string, h http.HandlerFunc) { s.mux.HandleFunc("GET "+path, h) }
 	get("/health", s.handleHealth)
 	get("/health/live", s.handleLive)
@@ -371,8 +372,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
 		e = &Error{Code: CodeUnavailable, Message: "the event store is unavailable"}
 		log.Warn("request failed: store unavailable", "path", r.URL.Path, "err", err)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, projections.ErrNotRunning):
+		e = &Error{Code: CodeUnavailable, Message: "the read models are not running (the server is starting or stopping)"}
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away
+	case errors.Is(err, context.Canceled):
+		e = &Error{Code: CodeUnavailable, Message: "the server is stopping"}
 	default:
 		e = &Error{Code: CodeInternal, Message: "internal error"}
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is a fact recorded in the log. EventType is the stable, persisted
@@ -43,8 +44,11 @@ func (c *checker) fail(field, format string, args ...any) {
 }
 
 func (c *checker) nonEmpty(field, v string) {
-	if strings.TrimSpace(v) == "" {
+	switch {
+	case strings.TrimSpace(v) == "":
 		c.fail(field, "must not be empty")
+	case !utf8.ValidString(v):
+		c.fail(field, "is not valid UTF-8")
 	}
 }
 

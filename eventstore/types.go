@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -310,8 +311,8 @@ func ValidateAppend(stream string, events []EventData) error {
 
 // ValidateStream checks a stream name.
 func ValidateStream(stream string) error {
-	if stream == "" || len(stream) > MaxStreamLen || strings.ContainsAny(stream, "\x00\n\r") || strings.HasPrefix(stream, "$") {
-		return fmt.Errorf("stream %q: must be 1-%d bytes, without control characters, not starting with '$': %w", stream, MaxStreamLen, ErrInvalidStream)
+	if stream == "" || len(stream) > MaxStreamLen || strings.ContainsAny(stream, "\x00\n\r") || strings.HasPrefix(stream, "$") || !utf8.ValidString(stream) {
+		return fmt.Errorf("stream %q: must be 1-%d bytes of UTF-8, without control characters, not starting with '$': %w", stream, MaxStreamLen, ErrInvalidStream)
 	}
 	return nil
 }

@@ -209,10 +209,11 @@ func (o *Orders) Position() eventstore.Position {
 }
 
 // MarshalState implements Projection.
-func (o *Orders) MarshalState() ([]byte, error) {
+func (o *Orders) MarshalState() ([]byte, eventstore.Position, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	return json.Marshal(&o.st)
+	b, err := json.Marshal(&o.st)
+	return b, eventstore.Position(o.st.Position), err
 }
 
 // UnmarshalState implements Projection.

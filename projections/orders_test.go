@@ -85,7 +85,7 @@ func TestOrderBook(t *testing.T) {
 	if none, _ := o.Trades(projections.OrderQuery{Accounts: []string{"paper-2"}}); len(none) != 0 {
 		t.Fatalf("paper-2 trades: %+v", none)
 	}
-	st, _ := o.MarshalState()
+	st, _, _ := o.MarshalState()
 	o2 := projections.NewOrders(reg)
 	if err := o2.UnmarshalState(st); err != nil {
 		t.Fatal(err)

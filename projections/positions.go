@@ -237,10 +237,11 @@ func (p *Positions) Position() eventstore.Position {
 }
 
 // MarshalState implements Projection.
-func (p *Positions) MarshalState() ([]byte, error) {
+func (p *Positions) MarshalState() ([]byte, eventstore.Position, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return json.Marshal(&p.st)
+	b, err := json.Marshal(&p.st)
+	return b, eventstore.Position(p.st.Position), err
 }
 
 // UnmarshalState implements Projection.

@@ -179,7 +179,7 @@ func TestPositionsKeptApart(t *testing.T) {
 	if got, _ := p.List(projections.PositionQuery{Strategy: "orb"}); len(got) != 2 {
 		t.Errorf("strategy orb: %d positions, want 2", len(got))
 	}
-	st, _ := p.MarshalState()
+	st, _, _ := p.MarshalState()
 	if want := `"orphan_fills":1`; !strings.Contains(string(st), want) {
 		t.Errorf("the orphan fill is not counted: %s", st)
 	}

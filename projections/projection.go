@@ -25,8 +25,9 @@ type Projection interface {
 	// Position is the position folded so far.
 	Position() eventstore.Position
 	// MarshalState returns the canonical encoding of the whole state,
-	// position included: equal states give equal bytes.
-	MarshalState() ([]byte, error)
+	// position included (equal states give equal bytes), and the position
+	// it reflects, both read under one lock.
+	MarshalState() ([]byte, eventstore.Position, error)
 	// UnmarshalState replaces the state with one MarshalState produced.
 	UnmarshalState(b []byte) error
 }
@@ -38,11 +39,18 @@ type Factory func() Projection
 // MarshalState. Two replays of the same log to the same position give the
 // same hash.
 func Hash(p Projection) (string, error) {
-	b, err := p.MarshalState()
+	h, _, err := HashAt(p)
+	return h, err
+}
+
+// HashAt returns the state hash of p and the position that state reflects,
+// taken together.
+func HashAt(p Projection) (string, eventstore.Position, error) {
+	b, pos, err := p.MarshalState()
 	if err != nil {
-		return "", fmt.Errorf("projection %s: marshal state: %w", p.Name(), err)
+		return "", 0, fmt.Errorf("projection %s: marshal state: %w", p.Name(), err)
 	}
-	return hashBytes(b), nil
+	return hashBytes(b), pos, nil
 }
 
 func hashBytes(b []byte) string {

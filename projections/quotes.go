@@ -143,10 +143,11 @@ func (q *Quotes) Position() eventstore.Position {
 }
 
 // MarshalState implements Projection.
-func (q *Quotes) MarshalState() ([]byte, error) {
+func (q *Quotes) MarshalState() ([]byte, eventstore.Position, error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
-	return json.Marshal(&q.st)
+	b, err := json.Marshal(&q.st)
+	return b, eventstore.Position(q.st.Position), err
 }
 
 // UnmarshalState implements Projection.

@@ -52,7 +52,7 @@ func TestQuotes(t *testing.T) {
 	bad := *b.tick(domain.ExchangeNSE, "NIFTY 50", rs(1))
 	bad.Data = bad.Data[:3]
 	q.Apply([]eventstore.RecordedEvent{bad}, bad.Position)
-	st, err := q.MarshalState()
+	st, _, err := q.MarshalState()
 	if err != nil {
 		t.Fatal(err)
 	}

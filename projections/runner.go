@@ -43,23 +43,28 @@ type RunnerConfig struct {
 // restored from its snapshot when the snapshot is valid (same code
 // version, same log), then subscribed from that position.
 type Runner struct {
-	log   Log
-	snaps SnapshotStore
-	cfg   RunnerConfig
-	lg    *slog.Logger
-	names []string
-	byNam map[string]*entry
+	log     Log
+	snaps   SnapshotStore
+	cfg     RunnerConfig
+	lg      *slog.Logger
+	names   []string
+	byNam   map[string]*entry
+	running chan struct{} // closed when Run starts
+	stopped chan struct{} // closed when Run has returned
+	runOnce sync.Once
 }
 
 type entry struct {
-	name    string
-	factory Factory
-	rebuild chan chan error // requests to the projection's goroutine
+	name      string
+	factory   Factory
+	rebuildMu sync.Mutex // one rebuild of this projection at a time
 
 	mu          sync.Mutex
 	cur         Projection
+	cancelSub   context.CancelFunc // interrupts the live subscription (a swap happened)
 	caughtUp    bool
 	restoredAt  eventstore.Position // snapshot position the current instance started from
+	snapAt      eventstore.Position // position of the last snapshot loaded or saved
 	lastRebuild time.Time
 	lastErr     string
 }
@@ -85,7 +90,8 @@ func NewRunner(log Log, snaps SnapshotStore, cfg RunnerConfig, factories ...Fact
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 5 * time.Second
 	}
-	r := &Runner{log: log, snaps: snaps, cfg: cfg, lg: cfg.Logger, byNam: map[string]*entry{}}
+	r := &Runner{log: log, snaps: snaps, cfg: cfg, lg: cfg.Logger, byNam: map[string]*entry{},
+		running: make(chan struct{}), stopped: make(chan struct{})}
 	for _, f := range factories {
 		p := f()
 		name := p.Name()
@@ -93,7 +99,7 @@ func NewRunner(log Log, snaps SnapshotStore, cfg RunnerConfig, factories ...Fact
 			return nil, fmt.Errorf("projections: two projections named %q", name)
 		}
 		r.names = append(r.names, name)
-		r.byNam[name] = &entry{name: name, factory: f, cur: p, rebuild: make(chan chan error)}
+		r.byNam[name] = &entry{name: name, factory: f, cur: p}
 	}
 	return r, nil
 }
@@ -114,9 +120,20 @@ func (r *Runner) Get(name string) (Projection, bool) {
 // ErrUnknownProjection: no projection has the name.
 var ErrUnknownProjection = errors.New("projections: unknown projection")
 
+// ErrNotRunning: the runner is not running (not started, or stopped).
+var ErrNotRunning = errors.New("projections: the runner is not running")
+
 // Run restores and runs every projection until ctx is done, then saves a
-// final snapshot of each. It returns nil on cancellation.
+// final snapshot of each that moved. It returns nil on cancellation. A
+// Runner runs once.
 func (r *Runner) Run(ctx context.Context) error {
+	first := false
+	r.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("projections: Run called twice")
+	}
+	close(r.running)
+	defer close(r.stopped)
 	var wg sync.WaitGroup
 	for _, name := range r.names {
 		e := r.byNam[name]
@@ -126,14 +143,36 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // runOne keeps one projection up to date until ctx is done, retrying after
 // store errors with a capped backoff.
 func (r *Runner) runOne(ctx context.Context, e *entry) {
 	lg := r.lg.With("projection", e.name)
-	if err := r.restore(ctx, e, lg); err != nil && ctx.Err() == nil {
-		lg.Warn("snapshot not used; rebuilding from the start of the log", "err", err)
-	}
 	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.restore(ctx, e, lg)
+		if err == nil || errors.Is(err, errUnusableSnapshot) {
+			if err != nil {
+				lg.Warn("snapshot not used; folding from the start of the log", "err", err)
+			}
+			break
+		}
+		if ctx.Err() == nil { // the store is unreachable: try again, the snapshot may be good
+			lg.Warn("cannot check the snapshot yet; retrying", "err", err, "in", backoff)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}
+	backoff = 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := r.follow(ctx, e, lg)
 		if ctx.Err() != nil {
@@ -144,49 +183,68 @@ func (r *Runner) runOne(ctx context.Context, e *entry) {
 		e.caughtUp = false
 		e.mu.Unlock()
 		lg.Warn("projection stopped; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
+		sleep(ctx, backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	// Final snapshot, with a fresh context: ctx is done.
+	// Final snapshot, with a fresh context (ctx is done), only if the
+	// projection moved past the snapshot it started from or last saved: a
+	// stop during restore must not overwrite a good snapshot with nothing.
+	e.mu.Lock()
+	p, snapAt := e.cur, e.snapAt
+	e.mu.Unlock()
+	if p.Position() <= snapAt {
+		return
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.snapshot(sctx, e.current()); err != nil {
+	if err := r.snapshot(sctx, e, p); err != nil {
 		lg.Warn("final snapshot failed", "err", err)
 	}
 }
+
+// errUnusableSnapshot marks a snapshot that must not be used (another code
+// version, another log, a bad checksum or state); other restore errors are
+// the store's and worth retrying.
+var errUnusableSnapshot = errors.New("unusable snapshot")
 
 // restore loads the projection's snapshot if it belongs to this code
 // version and this log.
 func (r *Runner) restore(ctx context.Context, e *entry, lg *slog.Logger) error {
 	s, err := r.snaps.Load(ctx, e.name)
-	if errors.Is(err, ErrNoSnapshot) {
+	switch {
+	case errors.Is(err, ErrNoSnapshot):
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, ErrBadSnapshot):
+		return fmt.Errorf("%w: %w", errUnusableSnapshot, err)
+	case err != nil:
 		return err
 	}
 	p := e.factory()
 	if s.Version != p.Version() {
-		return fmt.Errorf("snapshot is of code version %d, this build folds version %d", s.Version, p.Version())
+		return fmt.Errorf("%w: taken by code version %d, this build folds version %d", errUnusableSnapshot, s.Version, p.Version())
+	}
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if eventstore.Position(s.Position) > head {
+		return fmt.Errorf("%w: at position %d, beyond the log head %d (another log?)", errUnusableSnapshot, s.Position, head)
 	}
 	id, err := eventIDAt(ctx, r.log, eventstore.Position(s.Position))
 	if err != nil {
 		return err
 	}
 	if id != s.EventID {
-		return fmt.Errorf("snapshot at position %d names event %s; the log has %s there (another log?)", s.Position, s.EventID, id)
+		return fmt.Errorf("%w: at position %d it names event %s; the log has %s there (another log?)", errUnusableSnapshot, s.Position, s.EventID, id)
 	}
 	if err := p.UnmarshalState(s.State); err != nil {
-		return fmt.Errorf("snapshot state: %w", err)
+		return fmt.Errorf("%w: %w", errUnusableSnapshot, err)
 	}
 	if p.Position() != eventstore.Position(s.Position) {
-		return fmt.Errorf("snapshot state is at position %d, header says %d", p.Position(), s.Position)
+		return fmt.Errorf("%w: state at position %d, header says %d", errUnusableSnapshot, p.Position(), s.Position)
 	}
 	e.mu.Lock()
-	e.cur, e.restoredAt = p, p.Position()
+	e.cur, e.restoredAt, e.snapAt = p, p.Position(), p.Position()
 	e.mu.Unlock()
 	lg.Info("restored from snapshot", "position", s.Position)
 	return nil
@@ -203,44 +261,37 @@ func eventIDAt(ctx context.Context, log Log, p eventstore.Position) (uuid.UUID, 
 		return uuid.Nil, err
 	}
 	if len(evs) == 0 || evs[0].Position != p {
-		return uuid.Nil, fmt.Errorf("the log has no event at position %d", p)
+		return uuid.Nil, fmt.Errorf("%w: the log has no event at position %d", errUnusableSnapshot, p)
 	}
 	return evs[0].ID, nil
 }
 
 // follow subscribes from the projection's position and folds until ctx is
-// done, the subscription fails, or a rebuild request swaps the instance
-// (then it resubscribes from the new one's position).
+// done or the subscription fails. When a rebuild swaps in a new instance it
+// cancels the subscription; follow then resubscribes from the new one.
 func (r *Runner) follow(ctx context.Context, e *entry, lg *slog.Logger) error {
 	for {
-		p := e.current()
 		sctx, cancel := context.WithCancel(ctx)
+		e.mu.Lock()
+		p := e.cur
+		e.cancelSub = cancel
+		e.mu.Unlock()
 		sub, err := r.log.Subscribe(sctx, p.Position(), p.Filter())
 		if err != nil {
 			cancel()
+			if ctx.Err() == nil && e.current() != p {
+				continue // swapped while subscribing
+			}
 			return fmt.Errorf("subscribe: %w", err)
 		}
-		reqs := make(chan chan error, 1)
-		// Forward a rebuild request by cancelling the subscription's Next.
-		go func() {
-			select {
-			case req := <-e.rebuild:
-				reqs <- req
-				cancel()
-			case <-sctx.Done():
-			}
-		}()
 		err = r.fold(sctx, e, p, sub, lg)
 		cancel()
 		_ = sub.Close()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		select {
-		case req := <-reqs:
-			req <- r.rebuildNow(ctx, e, lg)
-			continue
-		default:
+		if e.current() != p {
+			continue // a rebuild swapped the instance: follow the new one
 		}
 		return err
 	}
@@ -250,7 +301,6 @@ func (r *Runner) follow(ctx context.Context, e *entry, lg *slog.Logger) error {
 func (r *Runner) fold(ctx context.Context, e *entry, p Projection, sub eventstore.Subscription, lg *slog.Logger) error {
 	lastSnap := time.Now()
 	lastLog := time.Now()
-	snapPos := p.Position()
 	for {
 		msg, err := sub.Next(ctx)
 		if err != nil {
@@ -265,6 +315,7 @@ func (r *Runner) fold(ctx context.Context, e *entry, p Projection, sub eventstor
 			e.caughtUp = true
 		}
 		e.lastErr = ""
+		snapAt := e.snapAt
 		e.mu.Unlock()
 		switch {
 		case first:
@@ -273,73 +324,87 @@ func (r *Runner) fold(ctx context.Context, e *entry, p Projection, sub eventstor
 			lastLog = time.Now()
 			lg.Info("catching up", "position", p.Position())
 		}
-		if p.Position() != snapPos && time.Since(lastSnap) >= r.cfg.SnapshotEvery {
-			if err := r.snapshot(ctx, p); err != nil {
+		if p.Position() > snapAt && time.Since(lastSnap) >= r.cfg.SnapshotEvery {
+			if err := r.snapshot(ctx, e, p); err != nil && ctx.Err() == nil {
 				lg.Warn("snapshot failed", "err", err)
 			}
-			lastSnap, snapPos = time.Now(), p.Position()
+			lastSnap = time.Now()
 		}
 	}
 }
 
-// snapshot saves p's state.
-func (r *Runner) snapshot(ctx context.Context, p Projection) error {
-	return SaveSnapshot(ctx, r.log, r.snaps, p)
-}
-
-// SaveSnapshot saves p's state at its position, naming the event there so
-// that the snapshot is only ever restored over the same log.
-func SaveSnapshot(ctx context.Context, log Log, snaps SnapshotStore, p Projection) error {
-	pos := p.Position()
-	state, err := p.MarshalState()
+// snapshot saves p's state and records its position, unless a rebuild has
+// replaced p.
+func (r *Runner) snapshot(ctx context.Context, e *entry, p Projection) error {
+	if e.current() != p {
+		return nil
+	}
+	pos, err := SaveSnapshot(ctx, r.log, r.snaps, p)
 	if err != nil {
 		return err
+	}
+	e.mu.Lock()
+	if e.cur == p {
+		e.snapAt = pos
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// SaveSnapshot saves p's state at the position it reflects, naming the
+// event there so that the snapshot is only ever restored over the same log.
+func SaveSnapshot(ctx context.Context, log Log, snaps SnapshotStore, p Projection) (eventstore.Position, error) {
+	state, pos, err := p.MarshalState()
+	if err != nil {
+		return 0, err
 	}
 	id, err := eventIDAt(ctx, log, pos)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return snaps.Save(ctx, Snapshot{Name: p.Name(), Version: p.Version(), Position: uint64(pos), EventID: id, State: state})
+	err = snaps.Save(ctx, Snapshot{Name: p.Name(), Version: p.Version(), Position: uint64(pos), EventID: id, State: state})
+	return pos, err
 }
 
 // Rebuild refolds a running projection from the start of the log while the
-// current instance keeps answering queries, then swaps the new one in and
-// snapshots it. It returns when the swap is done.
+// current instance keeps answering queries (and following the log), then
+// swaps the new one in, snapshots it, and returns. It fails with
+// ErrNotRunning when the runner is not running.
 func (r *Runner) Rebuild(ctx context.Context, name string) error {
 	e, ok := r.byNam[name]
 	if !ok {
 		return fmt.Errorf("%q: %w", name, ErrUnknownProjection)
 	}
-	done := make(chan error, 1)
 	select {
-	case e.rebuild <- done:
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-r.running:
+	default:
+		return ErrNotRunning
 	}
 	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-r.stopped:
+		return ErrNotRunning
+	default:
 	}
-}
-
-func (r *Runner) rebuildNow(ctx context.Context, e *entry, lg *slog.Logger) error {
+	e.rebuildMu.Lock()
+	defer e.rebuildMu.Unlock()
 	start := time.Now()
 	head, err := r.log.Head(ctx)
 	if err != nil {
 		return err
 	}
-	p, err := r.Replay(ctx, e.name, head)
+	p, err := Replay(ctx, r.log, e.factory(), head, r.cfg.PageSize)
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	e.cur, e.restoredAt, e.lastRebuild = p, 0, time.Now().UTC()
+	if e.cancelSub != nil {
+		e.cancelSub() // the follower moves to the new instance
+	}
 	e.mu.Unlock()
-	lg.Info("rebuilt", "position", p.Position(), "took", time.Since(start).Round(time.Millisecond))
-	if err := r.snapshot(ctx, p); err != nil {
-		lg.Warn("snapshot after rebuild failed", "err", err)
+	r.lg.Info("rebuilt", "projection", name, "position", p.Position(), "took", time.Since(start).Round(time.Millisecond))
+	if err := r.snapshot(ctx, e, p); err != nil {
+		r.lg.Warn("snapshot after rebuild failed", "projection", name, "err", err)
 	}
 	return nil
 }
@@ -420,11 +485,10 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 		e.mu.Lock()
 		p, caught, restored, rebuilt, lastErr := e.cur, e.caughtUp, e.restoredAt, e.lastRebuild, e.lastErr
 		e.mu.Unlock()
-		hash, err := Hash(p)
+		hash, pos, err := HashAt(p)
 		if err != nil {
 			return nil, err
 		}
-		pos := p.Position()
 		st := Status{Name: name, Version: p.Version(), Position: uint64(pos), Head: uint64(head), CaughtUp: caught,
 			Hash: hash, RestoredAt: uint64(restored), LastRebuild: rebuilt, Error: lastErr}
 		if head > pos {
@@ -433,6 +497,21 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// CaughtUp reports whether every projection has caught up with the log
+// (and not failed since); the first one that has not is named.
+func (r *Runner) CaughtUp() (bool, string) {
+	for _, name := range r.names {
+		e := r.byNam[name]
+		e.mu.Lock()
+		ok := e.caughtUp
+		e.mu.Unlock()
+		if !ok {
+			return false, name
+		}
+	}
+	return true, ""
 }
 
 // WaitFor polls until the named projection has folded position p, or ctx

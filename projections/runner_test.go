@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ type running struct {
 	stop func()
 }
 
-func startRunner(t *testing.T, st eventstore.Store, snaps projections.SnapshotStore, fs ...projections.Factory) running {
+func startRunner(t *testing.T, st projections.Log, snaps projections.SnapshotStore, fs ...projections.Factory) running {
 	t.Helper()
 	if fs == nil {
 		fs = factories()
@@ -282,5 +283,134 @@ func TestNewRunnerRejectsDuplicateNames(t *testing.T) {
 	f := func() projections.Projection { return projections.NewQuotes() }
 	if _, err := projections.NewRunner(nil, nil, projections.RunnerConfig{}, f, f); err == nil {
 		t.Fatal("two projections named quotes accepted")
+	}
+}
+
+// flakyLog fails every read while down is set.
+type flakyLog struct {
+	projections.Log
+	down atomic.Bool
+}
+
+var errDown = errors.New("store unreachable")
+
+func (f *flakyLog) Head(ctx context.Context) (eventstore.Position, error) {
+	if f.down.Load() {
+		return 0, errDown
+	}
+	return f.Log.Head(ctx)
+}
+
+func (f *flakyLog) ReadAll(ctx context.Context, o eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.Log.ReadAll(ctx, o)
+}
+
+func (f *flakyLog) Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.Log.Subscribe(ctx, from, filter)
+}
+
+// A store outage at start neither discards a good snapshot nor overwrites
+// it at stop; once the store answers, the snapshot is used.
+func TestRunnerKeepsSnapshotThroughOutage(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, filepath.Join(dir, "data"))
+	snapDir := filepath.Join(dir, "snapshots")
+	snaps, _ := projections.NewFileSnapshots(snapDir)
+	b := newLog(t)
+	tradingDay(t, b, 40)
+	head := appendAll(t, st, b.evs)
+	run := startRunner(t, st, snaps)
+	waitAll(t, run.r, head)
+	run.stop()
+	before, err := os.ReadFile(filepath.Join(snapDir, "positions.snapshot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	flaky := &flakyLog{Log: st}
+	flaky.down.Store(true)
+	run = startRunner(t, flaky, snaps)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := run.r.Rebuild(ctx, "positions"); err == nil {
+		t.Fatal("a rebuild succeeded with the store down")
+	}
+	run.stop()
+	after, err := os.ReadFile(filepath.Join(snapDir, "positions.snapshot"))
+	if err != nil || string(after) != string(before) {
+		t.Fatalf("the snapshot changed during an outage (err %v)", err)
+	}
+
+	flaky2 := &flakyLog{Log: st}
+	flaky2.down.Store(true)
+	run = startRunner(t, flaky2, snaps)
+	time.AfterFunc(200*time.Millisecond, func() { flaky2.down.Store(false) })
+	waitAll(t, run.r, head)
+	sts, err := run.r.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sts {
+		if s.RestoredAt != uint64(head) {
+			t.Errorf("%s: restored at %d after the outage, want %d", s.Name, s.RestoredAt, head)
+		}
+	}
+	run.stop()
+	if err := run.r.Rebuild(context.Background(), "positions"); !errors.Is(err, projections.ErrNotRunning) {
+		t.Fatalf("rebuild after stop: %v, want ErrNotRunning", err)
+	}
+}
+
+// Status reports a hash and the position of that same state, even while
+// events land; rebuilds during appends lose nothing.
+func TestRunnerStatusConsistentUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, filepath.Join(dir, "data"))
+	snaps, _ := projections.NewFileSnapshots(filepath.Join(dir, "snapshots"))
+	run := startRunner(t, st, snaps)
+	b := newLog(t)
+	tradingDay(t, b, 300)
+	done := make(chan eventstore.Position, 1)
+	go func() { done <- appendAll(t, st, b.evs) }()
+	checked := 0
+	var head eventstore.Position
+	for head == 0 {
+		select {
+		case head = <-done:
+		default:
+		}
+		sts, err := run.r.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sts {
+			if s.Position == 0 {
+				continue
+			}
+			replayed, err := run.r.Replay(context.Background(), s.Name, eventstore.Position(s.Position))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h, _ := projections.Hash(replayed); h != s.Hash {
+				t.Fatalf("%s: status hash %s at %d, replay to %d gives %s", s.Name, s.Hash, s.Position, s.Position, h)
+			}
+			checked++
+		}
+		if checked%7 == 1 {
+			if err := run.r.Rebuild(context.Background(), "positions"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitAll(t, run.r, head)
+	checkAgainstReplay(t, run.r, st, head)
+	if checked == 0 {
+		t.Fatal("no status checked while appending")
 	}
 }

@@ -23,7 +23,8 @@ func newProjectionsCmd(g *globals) *cobra.Command {
 		Use:   "rebuild [name...]",
 		Short: "Refold projections from the start of the log and replace their snapshots",
 		Long: `rebuild refolds the named projections (all when none is named) from the start
-of the log, replaces their snapshots in --state-dir, and prints one JSON line
+of the log, replaces their snapshots in --state-dir (atomically: a failed
+rebuild leaves the old snapshot), and prints one JSON line
 per projection: {"name","version","position","hash"}. Two rebuilds of the same
 log print the same hashes. A running server rebuilds with
 POST /api/v1/projections/{name}/rebuild instead (an embedded store is open in
@@ -62,14 +63,11 @@ one process at a time).`,
 			}
 			enc := json.NewEncoder(g.stdout)
 			for _, n := range slices.Compact(names) {
-				if err := snaps.Delete(ctx, n); err != nil {
-					return err
-				}
 				p, err := projections.Replay(ctx, st, byName[n](), head, 0)
 				if err != nil {
 					return fmt.Errorf("rebuild %s: %w", n, err)
 				}
-				if err := projections.SaveSnapshot(ctx, st, snaps, p); err != nil {
+				if _, err := projections.SaveSnapshot(ctx, st, snaps, p); err != nil {
 					return fmt.Errorf("rebuild %s: %w", n, err)
 				}
 				hash, err := projections.Hash(p)

@@ -159,15 +159,9 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	ready := []api.Check{{Name: "store", Check: func(ctx context.Context) error {
 		_, err := st.Head(ctx)
 		return err
-	}}, {Name: "projections", Check: func(ctx context.Context) error {
-		sts, err := runner.Status(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range sts {
-			if !s.CaughtUp {
-				return fmt.Errorf("%s is catching up (position %d of %d)", s.Name, s.Position, s.Head)
-			}
+	}}, {Name: "projections", Check: func(context.Context) error {
+		if ok, name := runner.CaughtUp(); !ok {
+			return fmt.Errorf("projection %s is catching up", name)
 		}
 		return nil
 	}}}
