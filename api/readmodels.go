@@ -371,3 +371,52 @@ func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// handleSignals serves GET /api/v1/signals: recent signals, newest first,
+// with accepted or rejected and why. Filters: account, strategy, source,
+// status (PENDING, ACCEPTED, REJECTED); paging: before (a log position,
+// exclusive) and limit; as-of with position or asOf.
+func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	sq := projections.SignalQuery{Strategy: q.Get("strategy"), Source: q.Get("source"), Status: q.Get("status"), Limit: 100}
+	if v := q.Get("account"); v != "" {
+		sq.Accounts = strings.Split(v, ",")
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, r, s.log, invalid("before", "must be a non-negative integer log position, got %q", v))
+			return
+		}
+		sq.Before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, r, s.log, invalid("limit", "must be a positive integer, got %q", v))
+			return
+		}
+		sq.Limit = min(n, s.cfg.MaxEventsPerPage)
+	}
+	upTo, asOf, err := s.asOf(r.Context(), r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	p, err := s.model(r.Context(), "signals", upTo, asOf)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	sm, ok := p.(*projections.Signals)
+	if !ok {
+		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the signals read model is not running"})
+		return
+	}
+	list, pos := sm.List(sq)
+	out := map[string]any{"position": uint64(pos), "as_of": asOf, "signals": list}
+	if len(list) == sq.Limit {
+		out["next_before"] = list[len(list)-1].Position
+	}
+	writeJSON(w, http.StatusOK, out)
+}

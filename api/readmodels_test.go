@@ -55,7 +55,8 @@ func newReadModelFixture(t *testing.T, now time.Time) *readModelFixture {
 	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
 		func() projections.Projection { return projections.NewQuotes() },
 		func() projections.Projection { return projections.NewPositions(f.reg) },
-		func() projections.Projection { return projections.NewOrders(f.reg) })
+		func() projections.Projection { return projections.NewOrders(f.reg) },
+		func() projections.Projection { return projections.NewSignals(f.reg) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestReadModelRoutes(t *testing.T) {
 		Projections []projections.Status `json:"projections"`
 	}
 	get(t, f.ts.URL+"/api/v1/projections").decode(t, &ps)
-	if len(ps.Projections) != 3 || ps.Projections[1].Name != "positions" || ps.Projections[1].Lag != 0 || ps.Projections[1].Hash == "" {
+	if len(ps.Projections) != 4 || ps.Projections[1].Name != "positions" || ps.Projections[1].Lag != 0 || ps.Projections[1].Hash == "" {
 		t.Fatalf("projections: %+v", ps)
 	}
 	var rb projections.Status
@@ -334,4 +335,43 @@ func TestOrderAndTradeRoutes(t *testing.T) {
 		wantError(t, get(t, f.ts.URL+"/api/v1/dashboard/trades?"+c.query), http.StatusBadRequest, "invalid", c.field)
 		wantError(t, get(t, f.ts.URL+"/api/v1/orders?"+c.query), http.StatusBadRequest, "invalid", c.field)
 	}
+}
+
+func TestSignalRoutes(t *testing.T) {
+	t.Parallel()
+	f := newReadModelFixture(t, time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()))
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST())
+	for i := range 3 {
+		f.append(domain.SignalStream("n8n"), domain.SignalRaised{SignalID: fmt.Sprint("s", i), Source: "n8n", Account: "paper-1",
+			Exchange: "NFO", Symbol: "NIFTY26NOVFUT", Side: domain.Buy, Quantity: 65, RaisedAt: at})
+	}
+	last := f.append(domain.SignalStream("n8n"), domain.SignalRejected{SignalID: "s1", Rule: "stale_data", Reason: "last tick 12 s old"})
+	f.wait(last)
+	var ans struct {
+		Position   uint64 `json:"position"`
+		NextBefore uint64 `json:"next_before"`
+		Signals    []struct {
+			SignalID string `json:"signal_id"`
+			Status   string `json:"status"`
+			Rule     string `json:"rule"`
+			Position uint64 `json:"position"`
+		} `json:"signals"`
+	}
+	get(t, f.ts.URL+"/api/v1/signals?status=REJECTED").decode(t, &ans)
+	if ans.Position != uint64(last) || len(ans.Signals) != 1 || ans.Signals[0].SignalID != "s1" || ans.Signals[0].Rule != "stale_data" {
+		t.Fatalf("rejected signals: %+v", ans)
+	}
+	get(t, f.ts.URL+"/api/v1/signals?limit=2").decode(t, &ans)
+	if len(ans.Signals) != 2 || ans.Signals[0].SignalID != "s2" || ans.NextBefore != ans.Signals[1].Position {
+		t.Fatalf("first page: %+v", ans)
+	}
+	get(t, fmt.Sprintf("%s/api/v1/signals?limit=2&before=%d", f.ts.URL, ans.NextBefore)).decode(t, &ans)
+	if len(ans.Signals) != 1 || ans.Signals[0].SignalID != "s0" {
+		t.Fatalf("second page: %+v", ans)
+	}
+	get(t, f.ts.URL+"/api/v1/signals?account=paper-2").decode(t, &ans)
+	if len(ans.Signals) != 0 {
+		t.Fatalf("paper-2 sees paper-1's signals: %+v", ans)
+	}
+	wantError(t, get(t, f.ts.URL+"/api/v1/signals?before=x"), http.StatusBadRequest, "invalid", "before")
 }

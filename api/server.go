@@ -138,6 +138,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 		get("/api/v1/orders", s.handleOrders)
 		get("/api/v1/orders/{id}", s.handleOrder)
 		get("/api/v1/dashboard/trades", s.handleTrades)
+		get("/api/v1/signals", s.handleSignals)
 	}
 	var h http.Handler = http.HandlerFunc(s.route)
 	if s.mon != nil {

@@ -155,6 +155,7 @@ func readModels(reg *codec.Registry) []projections.Factory {
 		func() projections.Projection { return projections.NewQuotes() },
 		func() projections.Projection { return projections.NewPositions(reg) },
 		func() projections.Projection { return projections.NewOrders(reg) },
+		func() projections.Projection { return projections.NewSignals(reg) },
 	}
 }
 

@@ -49,10 +49,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `serve opens the event store, records the simulated NSE feed into it through the
 Watermill router, and serves /health, /health/live, /health/ready,
 /api/v1/events and /api/v1/events/head, and keeps the read models (quotes,
-positions, orders and trades) folded from the log, snapshotted in
+positions, orders and trades, signals) folded from the log, snapshotted in
 --state-dir, behind /api/v1/projections, /api/market/*,
-/api/v1/market-data/*, /api/v1/positions, /api/v1/orders and
-/api/v1/dashboard/trades; /metrics and /api/v1/monitoring/* report on the
+/api/v1/market-data/*, /api/v1/positions, /api/v1/orders,
+/api/v1/dashboard/trades and /api/v1/signals; /metrics and /api/v1/monitoring/* report on the
 process. Ctrl-C or SIGTERM stops it cleanly:
 the feed stops, the batch in flight is appended, and the store is closed.`,
 		Args: cobra.NoArgs,

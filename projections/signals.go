@@ -1,0 +1,185 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// Signal statuses.
+const (
+	SignalPending  = "PENDING" // raised, not yet decided
+	SignalAccepted = "ACCEPTED"
+	SignalRejected = "REJECTED"
+)
+
+// MaxRecentSignals bounds the signals the read model keeps; older ones
+// remain in the log.
+const MaxRecentSignals = 10_000
+
+// Signal is a raised signal and what became of it.
+type Signal struct {
+	domain.SignalRaised
+	Status     string    `json:"status"`
+	Rule       string    `json:"rule,omitempty"`   // the risk rule that refused it
+	Reason     string    `json:"reason,omitempty"` // why it was refused (the raise's own reason is in signal.reason)
+	OrderIDs   []string  `json:"order_ids,omitempty"`
+	Position   uint64    `json:"position"` // of the raise
+	DecidedAt  uint64    `json:"decided_at_position,omitempty"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+type signalsState struct {
+	Position uint64    `json:"position"`
+	Signals  []*Signal `json:"signals"` // in log order, the newest MaxRecentSignals
+	Orphans  int64     `json:"orphan_events"`
+	Bad      int64     `json:"bad_events"`
+}
+
+// Signals keeps recent signals with their outcome.
+type Signals struct {
+	reg   *codec.Registry
+	mu    sync.RWMutex
+	st    signalsState
+	index map[string]*Signal // by signal id, rebuilt from st
+}
+
+// NewSignals returns an empty signals projection decoding with reg.
+func NewSignals(reg *codec.Registry) *Signals {
+	return &Signals{reg: reg, st: signalsState{Signals: []*Signal{}}, index: map[string]*Signal{}}
+}
+
+// Name implements Projection.
+func (*Signals) Name() string { return "signals" }
+
+// Version implements Projection.
+func (*Signals) Version() int { return 1 }
+
+var signalTypes = []string{domain.TypeSignalRaised, domain.TypeSignalAccepted, domain.TypeSignalRejected}
+
+// Filter implements Projection.
+func (*Signals) Filter() eventstore.Filter {
+	return eventstore.Filter{Types: slices.Clone(signalTypes)}
+}
+
+// Apply implements Projection.
+func (s *Signals) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range evs {
+		ev := &evs[i]
+		if !slices.Contains(signalTypes, ev.Type) {
+			continue
+		}
+		de, err := s.reg.Decode(ev)
+		if err != nil {
+			s.st.Bad++
+			continue
+		}
+		switch e := de.(type) {
+		case domain.SignalRaised:
+			if s.index[e.SignalID] != nil {
+				s.st.Orphans++ // raised twice: keep the first
+				continue
+			}
+			sig := &Signal{SignalRaised: e, Status: SignalPending, Position: uint64(ev.Position), RecordedAt: ev.RecordedAt.UTC()}
+			s.st.Signals = append(s.st.Signals, sig)
+			s.index[e.SignalID] = sig
+			if len(s.st.Signals) > MaxRecentSignals {
+				delete(s.index, s.st.Signals[0].SignalID)
+				s.st.Signals = slices.Delete(s.st.Signals, 0, 1)
+			}
+		case domain.SignalAccepted:
+			if sig := s.index[e.SignalID]; sig != nil {
+				sig.Status, sig.OrderIDs, sig.DecidedAt = SignalAccepted, e.OrderIDs, uint64(ev.Position)
+			} else {
+				s.st.Orphans++
+			}
+		case domain.SignalRejected:
+			if sig := s.index[e.SignalID]; sig != nil {
+				sig.Status, sig.Rule, sig.Reason, sig.DecidedAt = SignalRejected, e.Rule, e.Reason, uint64(ev.Position)
+			} else {
+				s.st.Orphans++
+			}
+		}
+	}
+	s.st.Position = max(s.st.Position, uint64(upTo))
+}
+
+// Position implements Projection.
+func (s *Signals) Position() eventstore.Position {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return eventstore.Position(s.st.Position)
+}
+
+// MarshalState implements Projection.
+func (s *Signals) MarshalState() ([]byte, eventstore.Position, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, err := json.Marshal(&s.st)
+	return b, eventstore.Position(s.st.Position), err
+}
+
+// UnmarshalState implements Projection.
+func (s *Signals) UnmarshalState(b []byte) error {
+	var st signalsState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("signals state: %w", err)
+	}
+	if st.Signals == nil {
+		st.Signals = []*Signal{}
+	}
+	index := make(map[string]*Signal, len(st.Signals))
+	for _, sig := range st.Signals {
+		index[sig.SignalID] = sig
+	}
+	s.mu.Lock()
+	s.st, s.index = st, index
+	s.mu.Unlock()
+	return nil
+}
+
+// SignalQuery selects signals, newest first. Accounts nil means every
+// account (a signal without an account is visible to all who may see
+// signals); Before pages backwards (the position of the last signal of the
+// previous page; 0 = from the newest).
+type SignalQuery struct {
+	Accounts []string
+	Strategy string
+	Source   string
+	Status   string
+	Before   uint64
+	Limit    int
+}
+
+// List returns the signals q selects, newest first.
+func (s *Signals) List(q SignalQuery) ([]Signal, eventstore.Position) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []Signal{}
+	for i := len(s.st.Signals) - 1; i >= 0; i-- {
+		sig := s.st.Signals[i]
+		if q.Before != 0 && sig.Position >= q.Before {
+			continue
+		}
+		if q.Accounts != nil && sig.Account != "" && !slices.Contains(q.Accounts, sig.Account) ||
+			q.Strategy != "" && sig.Strategy != q.Strategy || q.Source != "" && sig.Source != q.Source ||
+			q.Status != "" && sig.Status != q.Status {
+			continue
+		}
+		c := *sig
+		c.OrderIDs = slices.Clone(sig.OrderIDs)
+		out = append(out, c)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, eventstore.Position(s.st.Position)
+}
