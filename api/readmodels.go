@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -287,7 +288,7 @@ func (s *Server) ordersModel(r *http.Request) (*projections.Orders, bool, error)
 // position, exclusive), limit (default 100, at most MaxEventsPerPage).
 func (s *Server) orderQuery(r *http.Request) (projections.OrderQuery, error) {
 	q := r.URL.Query()
-	oq := projections.OrderQuery{Strategy: q.Get("strategy"), Symbol: q.Get("symbol"), Status: q.Get("status"), Limit: 100}
+	oq := projections.OrderQuery{Strategy: q.Get("strategy"), Symbol: q.Get("symbol"), Status: q.Get("status")}
 	if v := q.Get("account"); v != "" {
 		oq.Accounts = strings.Split(v, ",")
 	}
@@ -297,21 +298,38 @@ func (s *Server) orderQuery(r *http.Request) (projections.OrderQuery, error) {
 			return oq, invalid("mode", "must be paper or live, got %q", v)
 		}
 	}
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return oq, invalid("after", "must be a non-negative integer log position, got %q", v)
-		}
-		oq.After = n
+	var err error
+	if oq.After, err = positionParam(q, "after"); err != nil {
+		return oq, err
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return oq, invalid("limit", "must be a positive integer, got %q", v)
-		}
-		oq.Limit = min(n, s.cfg.MaxEventsPerPage)
+	oq.Limit, err = s.limitParam(q)
+	return oq, err
+}
+
+// positionParam reads an optional log position parameter (0 when absent).
+func positionParam(q url.Values, name string) (uint64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
 	}
-	return oq, nil
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, invalid(name, "must be a non-negative integer log position, got %q", v)
+	}
+	return n, nil
+}
+
+// limitParam reads ?limit= (default 100, capped at MaxEventsPerPage).
+func (s *Server) limitParam(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return min(100, s.cfg.MaxEventsPerPage), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, invalid("limit", "must be a positive integer, got %q", v)
+	}
+	return min(n, s.cfg.MaxEventsPerPage), nil
 }
 
 // handleOrders serves GET /api/v1/orders: the order book in creation
@@ -378,25 +396,18 @@ func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
 // exclusive) and limit; as-of with position or asOf.
 func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	sq := projections.SignalQuery{Strategy: q.Get("strategy"), Source: q.Get("source"), Status: q.Get("status"), Limit: 100}
+	sq := projections.SignalQuery{Strategy: q.Get("strategy"), Source: q.Get("source"), Status: q.Get("status")}
 	if v := q.Get("account"); v != "" {
 		sq.Accounts = strings.Split(v, ",")
 	}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, r, s.log, invalid("before", "must be a non-negative integer log position, got %q", v))
-			return
-		}
-		sq.Before = n
+	var err error
+	if sq.Before, err = positionParam(q, "before"); err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, r, s.log, invalid("limit", "must be a positive integer, got %q", v))
-			return
-		}
-		sq.Limit = min(n, s.cfg.MaxEventsPerPage)
+	if sq.Limit, err = s.limitParam(q); err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
 	upTo, asOf, err := s.asOf(r.Context(), r)
 	if err != nil {
