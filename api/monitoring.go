@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -104,7 +105,7 @@ func (s *Server) handleMetricsJSON(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
 	out := map[string][]metricSample{}
 	for _, f := range fams {
-		if len(f.GetName()) < len(prefix) || f.GetName()[:len(prefix)] != prefix {
+		if !strings.HasPrefix(f.GetName(), prefix) {
 			continue
 		}
 		for _, m := range f.GetMetric() {

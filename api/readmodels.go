@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,16 +50,6 @@ func (s *Server) handleRebuild(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, s.log, fmt.Errorf("%q: %w", name, projections.ErrUnknownProjection))
 }
 
-// quotesModel returns the live quotes projection.
-func (s *Server) quotesModel() (*projections.Quotes, error) {
-	p, ok := s.proj.Get("quotes")
-	q, isQuotes := p.(*projections.Quotes)
-	if !ok || !isQuotes {
-		return nil, &Error{Code: CodeUnavailable, Message: "the quotes read model is not running"}
-	}
-	return q, nil
-}
-
 // QuoteView is a quote as the API shows it.
 type QuoteView struct {
 	projections.Quote
@@ -72,13 +63,10 @@ func (s *Server) quoteView(q projections.Quote) QuoteView {
 	return QuoteView{Quote: q, Change: ch, ChangePct: round2(pct), TickAge: round2(s.now().Sub(q.ExchangeTime).Seconds())}
 }
 
-func round2(f float64) float64 {
-	n, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 2, 64), 64)
-	return n
-}
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 func (s *Server) handleIndices(w http.ResponseWriter, r *http.Request) {
-	q, err := s.quotesModel()
+	q, err := liveModel[*projections.Quotes](s, "quotes")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -92,7 +80,7 @@ func (s *Server) handleIndices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSymbols(w http.ResponseWriter, r *http.Request) {
-	q, err := s.quotesModel()
+	q, err := liveModel[*projections.Quotes](s, "quotes")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -115,7 +103,7 @@ func (s *Server) handleSymbols(w http.ResponseWriter, r *http.Request) {
 // handleQuote serves GET /api/v1/market-data/quote/{symbol}; symbol is
 // "EXCHANGE:SYMBOL" or a symbol traded on one exchange only.
 func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
-	q, err := s.quotesModel()
+	q, err := liveModel[*projections.Quotes](s, "quotes")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -216,19 +204,9 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 		}
 		pq.OpenOnly = b
 	}
-	upTo, asOf, err := s.asOf(r.Context(), r)
+	model, asOf, err := readModel[*projections.Positions](s, r, "positions")
 	if err != nil {
 		writeError(w, r, s.log, err)
-		return
-	}
-	p, err := s.model(r.Context(), "positions", upTo, asOf)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	model, ok := p.(*projections.Positions)
-	if !ok {
-		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the positions read model is not running"})
 		return
 	}
 	list, pos := model.List(pq)
@@ -246,41 +224,46 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "as_of": asOf, "positions": list, "totals": tot})
 }
 
-// model returns the live projection, or a replay of it to upTo when asOf.
-func (s *Server) model(ctx context.Context, name string, upTo eventstore.Position, asOf bool) (projections.Projection, error) {
-	if asOf {
-		// A replay reads the log from the start: at most cap(s.replays) run
-		// at once, the rest wait their turn (or give up with the request).
-		select {
-		case s.replays <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		defer func() { <-s.replays }()
-		return s.proj.Replay(ctx, name, upTo)
-	}
-	p, ok := s.proj.Get(name)
-	if !ok {
-		return nil, &Error{Code: CodeUnavailable, Message: "the " + name + " read model is not running"}
-	}
-	return p, nil
-}
-
-// ordersModel resolves the orders projection for a request (live or as of).
-func (s *Server) ordersModel(r *http.Request) (*projections.Orders, bool, error) {
+// readModel returns the named projection as T for a request: the live one,
+// or, with ?position= or ?asOf=, a replay of it to that point (asOf tells
+// which).
+func readModel[T projections.Projection](s *Server, r *http.Request, name string) (model T, asOf bool, err error) {
 	upTo, asOf, err := s.asOf(r.Context(), r)
 	if err != nil {
-		return nil, false, err
+		return model, false, err
 	}
-	p, err := s.model(r.Context(), "orders", upTo, asOf)
+	if !asOf {
+		model, err = liveModel[T](s, name)
+		return model, false, err
+	}
+	// A replay reads the log from the start: at most cap(s.replays) run at
+	// once, the rest wait their turn (or give up with the request).
+	select {
+	case s.replays <- struct{}{}:
+	case <-r.Context().Done():
+		return model, false, r.Context().Err()
+	}
+	defer func() { <-s.replays }()
+	p, err := s.proj.Replay(r.Context(), name, upTo)
 	if err != nil {
-		return nil, false, err
+		return model, false, err
 	}
-	o, ok := p.(*projections.Orders)
+	return typed[T](p, name, true)
+}
+
+// liveModel returns the live instance of the named projection as T.
+func liveModel[T projections.Projection](s *Server, name string) (T, error) {
+	p, _ := s.proj.Get(name)
+	model, _, err := typed[T](p, name, false)
+	return model, err
+}
+
+func typed[T projections.Projection](p projections.Projection, name string, asOf bool) (T, bool, error) {
+	model, ok := p.(T)
 	if !ok {
-		return nil, false, &Error{Code: CodeUnavailable, Message: "the orders read model is not running"}
+		return model, false, &Error{Code: CodeUnavailable, Message: "the " + name + " read model is not running"}
 	}
-	return o, asOf, nil
+	return model, asOf, nil
 }
 
 // orderQuery parses the filters and paging shared by orders and trades:
@@ -340,7 +323,7 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	o, asOf, err := s.ordersModel(r)
+	o, asOf, err := readModel[*projections.Orders](s, r, "orders")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -355,7 +338,7 @@ func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
 
 // handleOrder serves GET /api/v1/orders/{id} with the order's history.
 func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
-	o, _, err := s.ordersModel(r)
+	o, _, err := readModel[*projections.Orders](s, r, "orders")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -377,7 +360,7 @@ func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	o, asOf, err := s.ordersModel(r)
+	o, asOf, err := readModel[*projections.Orders](s, r, "orders")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -409,19 +392,9 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	upTo, asOf, err := s.asOf(r.Context(), r)
+	sm, asOf, err := readModel[*projections.Signals](s, r, "signals")
 	if err != nil {
 		writeError(w, r, s.log, err)
-		return
-	}
-	p, err := s.model(r.Context(), "signals", upTo, asOf)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	sm, ok := p.(*projections.Signals)
-	if !ok {
-		writeError(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the signals read model is not running"})
 		return
 	}
 	list, pos := sm.List(sq)

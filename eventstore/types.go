@@ -351,6 +351,13 @@ func CheckIdempotent(stream string, events []EventData, stored []*RecordedEvent)
 	return AppendResult{Version: last.Version, Position: last.Position, Duplicate: true}, true, nil
 }
 
+// StreamCategory returns the category of a stream: its name up to the first
+// '-' ("tick-NSE:NIFTY 50" is "tick"), or the whole name.
+func StreamCategory(stream string) string {
+	cat, _, _ := strings.Cut(stream, "-")
+	return cat
+}
+
 // ParseFilter builds a Filter from the forms the CLI and the HTTP API
 // accept: stream is an exact stream name, or a prefix when it ends in '*'
 // (empty: every stream); each of types is a comma-separated list of event

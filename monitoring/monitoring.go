@@ -134,18 +134,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	s.m.appendD.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	if err == nil && !res.Duplicate && len(events) > 0 {
-		s.m.appended.WithLabelValues(category(stream)).Add(float64(len(events)))
+		s.m.appended.WithLabelValues(eventstore.StreamCategory(stream)).Add(float64(len(events)))
 	}
 	return res, err
-}
-
-func category(stream string) string {
-	for i := 0; i < len(stream); i++ {
-		if stream[i] == '-' {
-			return stream[:i]
-		}
-	}
-	return stream
 }
 
 // ErrorEntry is one recent warning or error.

@@ -16,7 +16,6 @@
 package projections
 
 import (
-	"strings"
 	"time"
 
 	"github.com/algoauto/algoauto/eventstore"
@@ -48,20 +47,13 @@ func NewLogStats() *LogStats {
 	return &LogStats{ByType: map[string]int64{}, ByCategory: map[string]int64{}, seen: map[string]struct{}{}}
 }
 
-// StreamCategory returns the category of a stream: its name up to the first
-// '-' ("tick-NSE:NIFTY 50" is "tick"), or the whole name.
-func StreamCategory(stream string) string {
-	cat, _, _ := strings.Cut(stream, "-")
-	return cat
-}
-
 // Apply folds one event.
 func (s *LogStats) Apply(e *eventstore.RecordedEvent) {
 	s.Position = uint64(e.Position)
 	s.Events++
 	s.PayloadBytes += int64(len(e.Data) + len(e.Metadata))
 	s.ByType[e.Type]++
-	s.ByCategory[StreamCategory(e.Stream)]++
+	s.ByCategory[eventstore.StreamCategory(e.Stream)]++
 	if _, ok := s.seen[e.Stream]; !ok {
 		if len(s.seen) < MaxTrackedStreams {
 			s.seen[e.Stream] = struct{}{}
