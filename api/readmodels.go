@@ -188,6 +188,12 @@ func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("account"); v != "" {
 		pq.Accounts = strings.Split(v, ",")
 	}
+	accounts, err := s.visibleAccounts(r, pq.Accounts)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	pq.Accounts = accounts
 	if v := q.Get("mode"); v != "" {
 		pq.Mode = domain.Mode(v)
 		if !pq.Mode.Valid() {
@@ -285,6 +291,9 @@ func (s *Server) orderQuery(r *http.Request) (projections.OrderQuery, error) {
 	if oq.After, err = positionParam(q, "after"); err != nil {
 		return oq, err
 	}
+	if oq.Accounts, err = s.visibleAccounts(r, oq.Accounts); err != nil {
+		return oq, err
+	}
 	oq.Limit, err = s.limitParam(q)
 	return oq, err
 }
@@ -344,7 +353,12 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	ord, pos, ok := o.Order(id, nil)
+	accounts, err := s.visibleAccounts(r, nil) // another account's order is "no order"
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	ord, pos, ok := o.Order(id, accounts)
 	if !ok {
 		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no order %q", id)})
 		return
@@ -384,6 +398,10 @@ func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
 		sq.Accounts = strings.Split(v, ",")
 	}
 	var err error
+	if sq.Accounts, err = s.visibleAccounts(r, sq.Accounts); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
 	if sq.Before, err = positionParam(q, "before"); err != nil {
 		writeError(w, r, s.log, err)
 		return

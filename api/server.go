@@ -3,8 +3,9 @@
 // every error leaves through writeError, which maps it to one JSON shape,
 // {"error":{"code","message"}}, and one status per code.
 //
-// The audit API has no authentication yet (users and JWT arrive with the
-// read-model work); the default address binds to 127.0.0.1 only.
+// With Deps.Auth set (serve always sets it) every route but the health
+// probes, /metrics, market status, login and refresh needs a Bearer access
+// token; see auth.go. The default address binds to 127.0.0.1 only.
 package api
 
 import (
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
@@ -58,6 +60,21 @@ type Deps struct {
 	Monitor *monitoring.Monitor
 	// StoreKind names the store in health answers ("embedded", "postgres"...).
 	StoreKind string
+	// Auth, when set, serves /auth/* and /api/v1/users/*, requires an
+	// access token on every route but the health probes, /metrics, market
+	// status, login and refresh, and scopes read models to the caller's
+	// accounts (see auth.go). Nil leaves the API open.
+	Auth *auth.Service
+	// WebSocket, when set, serves GET /ws and the option-chain stream
+	// GET /api/v1/truedata/options/stream; it authenticates upgrades itself
+	// (a browser cannot send an Authorization header on a WebSocket).
+	WebSocket WebSocket
+}
+
+// WebSocket is the hub behind /ws (api/ws.Hub).
+type WebSocket interface {
+	http.Handler
+	ServeOptionsStream(w http.ResponseWriter, r *http.Request)
 }
 
 // Check is one readiness condition; it returns nil when satisfied.
@@ -87,10 +104,11 @@ type Server struct {
 	proj    Projections
 	replays chan struct{} // bounds concurrent as-of replays
 	mon     *monitoring.Monitor
+	auth    *auth.Service
 	kind    string
 	cal     *domain.Calendar
 	now     func() time.Time
-	mux     *http.ServeMux
+	mux     *routeMux // records its patterns (openapi.go)
 	srv     *http.Server
 	started time.Time
 }
@@ -113,11 +131,13 @@ func NewServer(cfg Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, events: deps.Events, reg: deps.Registry, proj: deps.Projections,
-		replays: make(chan struct{}, 2), mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: http.NewServeMux(), started: time.Now()}
+		replays: make(chan struct{}, 2), mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: newRouteMux(), started: time.Now()}
+	s.auth = deps.Auth
 	get := func(path string, h http.HandlerFunc) { s.mux.HandleFunc("GET "+path, h) }
 	get("/health", s.handleHealth)
 	get("/health/live", s.handleLive)
 	get("/health/ready", s.handleReady)
+	get("/api/v1/openapi.json", s.handleOpenAPI)
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/events/head", s.handleHead)
 	get("/api/market/market-status", s.handleMarketStatus)
@@ -139,8 +159,21 @@ func NewServer(cfg Config, deps Deps) *Server {
 		get("/api/v1/orders/{id}", s.handleOrder)
 		get("/api/v1/dashboard/trades", s.handleTrades)
 		get("/api/v1/signals", s.handleSignals)
+		get("/api/v1/dashboard/summary", s.handleDashboardSummary)
+		get("/api/v1/dashboard/pnl", s.handleDashboardPnL)
+		get("/api/v1/dashboard/performance", s.handleDashboardPerformance)
+		get("/api/v1/control/status", s.handleControlStatus)
+		get("/api/v1/providers", s.handleProviders)
+	}
+	if deps.WebSocket != nil {
+		s.mux.Handle("GET /ws", deps.WebSocket)
+		get("/api/v1/truedata/options/stream", deps.WebSocket.ServeOptionsStream)
 	}
 	var h http.Handler = http.HandlerFunc(s.route)
+	if s.auth != nil {
+		s.authRoutes()
+		h = s.authenticate(h)
+	}
 	if s.mon != nil {
 		h = s.mon.Middleware(h, func(r *http.Request) string {
 			_, pattern := s.mux.Handler(r)
@@ -335,6 +368,9 @@ const (
 	CodeConflict         = "conflict"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeRateLimited      = "rate_limited"
 )
 
 var codeStatus = map[string]int{
@@ -344,6 +380,9 @@ var codeStatus = map[string]int{
 	CodeConflict:         http.StatusConflict,
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeRateLimited:      http.StatusTooManyRequests,
 }
 
 // Error is an API error with a code from the table above.
@@ -362,8 +401,11 @@ func invalid(field, format string, args ...any) *Error {
 // are logged and reported without detail.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *Error
+	ae, isAuth := authError(w, err)
 	switch {
 	case errors.As(err, &e):
+	case isAuth:
+		e = ae
 	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, projections.ErrUnknownProjection):
 		e = &Error{Code: CodeNotFound, Message: err.Error()}
 	case errors.Is(err, eventstore.ErrConcurrencyConflict), errors.Is(err, eventstore.ErrDuplicateEventID):
@@ -382,6 +424,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	default:
 		e = &Error{Code: CodeInternal, Message: "internal error"}
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if e.Code == CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="algoauto"`)
 	}
 	status, ok := codeStatus[e.Code]
 	if !ok {

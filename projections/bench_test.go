@@ -59,6 +59,8 @@ func BenchmarkProjectionApply(b *testing.B) {
 	}{
 		{"quotes", func() projections.Projection { return projections.NewQuotes() }},
 		{"positions", func() projections.Projection { return projections.NewPositions(reg) }},
+		{"pnl", func() projections.Projection { return projections.NewPnL(reg, projections.PnLConfig{}) }},
+		{"providers", func() projections.Projection { return projections.NewProviders(reg) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var rate, base float64

@@ -38,7 +38,7 @@ type Position struct {
 	NetQty    int64        `json:"net_qty"`
 	Basis     domain.Price `json:"basis"`
 	Realized  domain.Price `json:"realized"` // gross of charges
-	Charges   domain.Price `json:"charges"`
+	Charges   domain.Price `json:"charges"`  // the broker's per fill, else the schedule's (charges.go)
 	BuyQty    int64        `json:"buy_qty"`
 	SellQty   int64        `json:"sell_qty"`
 	BuyValue  domain.Price `json:"buy_value"`
@@ -130,6 +130,11 @@ type orderRef struct {
 	Key     string      `json:"key"`
 	Side    domain.Side `json:"side"`
 	LotSize int64       `json:"lot_size,omitempty"`
+	// Segment and FillValue price the fills the broker reports no charges
+	// for (see charges.go): the charge segment ("" when not charged) and
+	// the order's cumulative fill value so far.
+	Segment   domain.ChargeSegment `json:"segment,omitempty"`
+	FillValue domain.Price         `json:"fill_value,omitempty"`
 }
 
 type positionsState struct {
@@ -159,8 +164,9 @@ func NewPositions(reg *codec.Registry) *Positions {
 // Name implements Projection.
 func (*Positions) Name() string { return "positions" }
 
-// Version implements Projection.
-func (*Positions) Version() int { return 1 }
+// Version implements Projection. Version 2: charges from the schedule when
+// a fill carries none.
+func (*Positions) Version() int { return 2 }
 
 // Filter implements Projection.
 func (*Positions) Filter() eventstore.Filter {
@@ -205,7 +211,7 @@ func (p *Positions) applyOrder(de domain.Event, pos uint64) {
 	switch e := de.(type) {
 	case domain.OrderIntentRecorded:
 		key := positionKey(&e)
-		p.st.Orders[e.OrderID] = orderRef{Key: key, Side: e.Side, LotSize: e.LotSize}
+		p.st.Orders[e.OrderID] = orderRef{Key: key, Side: e.Side, LotSize: e.LotSize, Segment: chargeSegment(e.Exchange, e.Symbol)}
 		if _, ok := p.st.Positions[key]; !ok {
 			p.st.Positions[key] = &Position{Account: e.Account, Mode: e.Mode, Strategy: e.Strategy,
 				Exchange: e.Exchange, Symbol: e.Symbol, Product: e.Product, LotSize: e.LotSize, Updated: pos}
@@ -223,8 +229,12 @@ func (p *Positions) applyOrder(de domain.Event, pos uint64) {
 		if ref.Side == domain.Sell {
 			q = -q
 		}
+		value := domain.Price(e.Quantity) * e.Price
+		charges := fillCharges(e.Charges, ref.Segment, ref.Side, ref.FillValue, value)
+		ref.FillValue += value
+		p.st.Orders[e.OrderID] = ref
 		pp := p.st.Positions[ref.Key]
-		pp.fill(q, e.Price, e.Charges)
+		pp.fill(q, e.Price, charges)
 		pp.Updated = pos
 	}
 }
@@ -276,6 +286,7 @@ type PositionView struct {
 	RealizedNet  domain.Price `json:"realized_net"`
 	TotalPnL     domain.Price `json:"total_pnl"`     // realized + unrealized, gross
 	TotalPnLNet  domain.Price `json:"total_pnl_net"` // after charges
+	NetPnL       domain.Price `json:"net_pnl"`       // realized + unrealized - charges (= total_pnl_net)
 	OpenPosition bool         `json:"open"`
 }
 
@@ -313,6 +324,7 @@ func (p *Positions) List(q PositionQuery) ([]PositionView, eventstore.Position) 
 			RealizedNet: pp.Realized - pp.Charges, OpenPosition: pp.NetQty != 0}
 		v.TotalPnL = pp.Realized + v.Unrealized
 		v.TotalPnLNet = v.TotalPnL - pp.Charges
+		v.NetPnL = v.TotalPnLNet
 		if pp.LotSize > 0 {
 			v.Lots = float64(pp.NetQty) / float64(pp.LotSize)
 		}

@@ -22,6 +22,7 @@ type logBuilder struct {
 	evs    []eventstore.RecordedEvent
 	orders int
 	clock  time.Time
+	last   string // the symbol of the last tick or order
 }
 
 func newLog(t testing.TB) *logBuilder {
@@ -41,6 +42,7 @@ func (b *logBuilder) add(stream string, e domain.Event) *eventstore.RecordedEven
 }
 
 func (b *logBuilder) tick(exchange, symbol string, ltp domain.Price) *eventstore.RecordedEvent {
+	b.last = symbol
 	return b.add(domain.TickStream(exchange, symbol), domain.Tick{Provider: "sim", Exchange: exchange, Symbol: symbol,
 		ExchangeTime: b.clock, LTP: ltp})
 }
@@ -54,9 +56,12 @@ type leg struct {
 
 var nifty = leg{"paper-1", domain.Paper, "orb", "NIFTY26NOVFUT"}
 
+var niftyCall = leg{"paper-1", domain.Paper, "orb", "NIFTY26NOV24000CE"}
+
 // order appends an intent and one fill per qty in fills, all at price.
 func (b *logBuilder) order(l leg, side domain.Side, price, charges domain.Price, fills ...int64) {
 	b.orders++
+	b.last = l.symbol
 	id := fmt.Sprintf("o%d", b.orders)
 	var total int64
 	for _, q := range fills {
@@ -105,30 +110,51 @@ func TestPositionAccounting(t *testing.T) {
 			want{net: 9, avg: rs(101), realized: rs(24), chg: rs(60), unrealized: rs(9)}},
 		{"full close 9 @ 99", func(b *logBuilder) { b.order(nifty, domain.Sell, rs(99), rs(20), 9) },
 			want{net: 0, realized: rs(6), chg: rs(80)}},
+		// From here on fills carry no broker charges and are priced by the
+		// schedule (futures: brokerage min(₹20, 0.03%), STT 0.05% on sells,
+		// NSE txn + IPFT 0.00183%, SEBI 0.0001%, stamp 0.002% on buys, GST
+		// 18% of brokerage + txn + SEBI; each rounded half up to the paisa):
+		//   buy 4 @ 100 (turnover 40,000 paise): 12 + txn 1 (0.73) + SEBI 0 + stamp 1 (0.8) + GST 2 (2.34) = 16
+		//   sell 10 @ 102 (1,02,000): 31 (30.6) + STT 51 + txn 2 (1.87) + 0 + GST 6 (5.94) = 90
+		//   buy 6 @ 101.50 (60,900): 18 (18.27) + txn 1 (1.11) + 0 + stamp 1 (1.22) + GST 3 (3.42) = 23
+		//   buy 3 @ 100 (30,000): 9 + txn 1 (0.55) + 0 + stamp 1 (0.6) + GST 2 (1.8) = 13
+		//   buy 1 @ 100.01 (10,001): 3 (3.0003) + 0 (0.18) + 0 + stamp 0 (0.2) + GST 1 (0.54) = 4
+		//   sell 1 @ 100 (10,000): 3 + STT 5 + 0 (0.18) + 0 + GST 1 (0.54) = 9
+		//   sell 2 @ 100 (20,000): 6 + STT 10 + 0 (0.37) + 0 + GST 1 (1.08) = 17
 		{"long 4 @ 100 then flip: sell 10 @ 102", func(b *logBuilder) {
 			b.order(nifty, domain.Buy, rs(100), 0, 4)
 			b.order(nifty, domain.Sell, rs(102), 0, 10)
-		}, want{net: -6, avg: rs(102), realized: rs(14), chg: rs(80), unrealized: 0}},
+		}, want{net: -6, avg: rs(102), realized: rs(14), chg: rs(80) + 16 + 90, unrealized: 0}},
 		{"tick 101 values the short", func(b *logBuilder) { b.tick(domain.ExchangeNFO, nifty.symbol, rs(101)) },
-			want{net: -6, avg: rs(102), realized: rs(14), chg: rs(80), unrealized: rs(6)}},
+			want{net: -6, avg: rs(102), realized: rs(14), chg: paise(8106), unrealized: rs(6)}},
 		{"cover 6 @ 101.50", func(b *logBuilder) { b.order(nifty, domain.Buy, paise(10150), 0, 6) },
-			want{net: 0, realized: rs(17), chg: rs(80)}},
+			want{net: 0, realized: rs(17), chg: paise(8106 + 23)}},
 		{"short 3 @ 200, cover 3 @ 190", func(b *logBuilder) {
 			b.order(nifty, domain.Sell, rs(200), rs(5), 3)
 			b.order(nifty, domain.Buy, rs(190), rs(5), 3)
-		}, want{net: 0, realized: rs(47), chg: rs(90)}},
+		}, want{net: 0, realized: rs(47), chg: paise(8129 + 1000)}},
 		// Rounding: a basis of 400.01 over 4 units; closing in 1+2+1 releases
 		// 100.00, 200.01 and 100.00 (each rounded to the paisa) and the round
 		// trip realizes exactly sells - buys = -0.01.
 		{"buy 3 @ 100 and 1 @ 100.01", func(b *logBuilder) {
 			b.order(nifty, domain.Buy, rs(100), 0, 3)
 			b.order(nifty, domain.Buy, paise(10001), 0, 1)
-		}, want{net: 4, avg: rs(100), realized: rs(47), chg: rs(90), unrealized: paise(4*10100 - 40001)}}, // last tick 101,
+		}, want{net: 4, avg: rs(100), realized: rs(47), chg: paise(9129 + 13 + 4), unrealized: paise(4*10100 - 40001)}}, // last tick 101,
 		{"sell 1, 2, 1 @ 100", func(b *logBuilder) {
 			b.order(nifty, domain.Sell, rs(100), 0, 1)
 			b.order(nifty, domain.Sell, rs(100), 0, 2)
 			b.order(nifty, domain.Sell, rs(100), 0, 1)
-		}, want{net: 0, realized: rs(47) - 1, chg: rs(90)}},
+		}, want{net: 0, realized: rs(47) - 1, chg: paise(9146 + 9 + 17 + 9)}},
+		// An option (NFO, symbol ending CE) on premium turnover: brokerage
+		// flat ₹20 per executed order (once across the order's two fills),
+		// STT 0.15% on sells, NSE txn + IPFT 0.03553%, SEBI 0.0001%, stamp
+		// 0.003% on buys, GST 18% of brokerage + txn + SEBI:
+		//   buy 75 @ 120.50 (9,03,750 paise): 2000 + txn 321 (321.10) + SEBI 1 (0.90) + stamp 27 (27.11) + GST 418 (417.96) = 2767
+		//   sell 75 @ 130 (9,75,000): 2000 + STT 1463 (1462.5) + txn 346 (346.42) + SEBI 1 (0.98) + GST 422 (422.46) = 4232
+		{"option: buy 75 @ 120.50 in fills of 50 and 25", func(b *logBuilder) { b.order(niftyCall, domain.Buy, paise(12050), 0, 50, 25) },
+			want{net: 75, avg: paise(12050), chg: 2767}},
+		{"option: sell 75 @ 130", func(b *logBuilder) { b.order(niftyCall, domain.Sell, rs(130), 0, 75) },
+			want{net: 0, realized: paise(75 * 950), chg: 2767 + 4232}},
 	}
 	b := newLog(t)
 	p := projections.NewPositions(reg)
@@ -136,16 +162,16 @@ func TestPositionAccounting(t *testing.T) {
 		from := len(b.evs)
 		s.do(b)
 		p.Apply(b.evs[from:], b.evs[len(b.evs)-1].Position)
-		v := one(t, p, projections.PositionQuery{})
+		v := one(t, p, projections.PositionQuery{Symbol: b.last})
 		got := want{net: v.NetQty, avg: v.AvgPrice, realized: v.Realized, chg: v.Charges, unrealized: v.Unrealized}
 		if got != s.want {
 			t.Fatalf("%s: got %+v, want %+v", s.name, got, s.want)
 		}
-		if v.RealizedNet != v.Realized-v.Charges || v.TotalPnLNet != v.Realized+v.Unrealized-v.Charges {
+		if v.RealizedNet != v.Realized-v.Charges || v.TotalPnLNet != v.Realized+v.Unrealized-v.Charges || v.NetPnL != v.TotalPnLNet {
 			t.Fatalf("%s: net figures inconsistent: %+v", s.name, v)
 		}
 	}
-	v := one(t, p, projections.PositionQuery{})
+	v := one(t, p, projections.PositionQuery{Symbol: nifty.symbol})
 	if v.SellValue-v.BuyValue != v.Realized || v.BuyQty != v.SellQty {
 		t.Errorf("flat position: realized %v, sells-buys %v (qty %d/%d)", v.Realized, v.SellValue-v.BuyValue, v.BuyQty, v.SellQty)
 	}

@@ -277,7 +277,7 @@ func TestRunnerIgnoresUnusableSnapshots(t *testing.T) {
 // bumped is a projection whose code version moved on.
 type bumped struct{ *projections.Positions }
 
-func (bumped) Version() int { return 2 }
+func (b bumped) Version() int { return b.Positions.Version() + 1 }
 
 func TestNewRunnerRejectsDuplicateNames(t *testing.T) {
 	f := func() projections.Projection { return projections.NewQuotes() }

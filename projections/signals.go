@@ -26,13 +26,15 @@ const MaxRecentSignals = 10_000
 // Signal is a raised signal and what became of it.
 type Signal struct {
 	domain.SignalRaised
-	Status     string    `json:"status"`
-	Rule       string    `json:"rule,omitempty"`   // the risk rule that refused it
-	Reason     string    `json:"reason,omitempty"` // why it was refused (the raise's own reason is in signal.reason)
-	OrderIDs   []string  `json:"order_ids,omitempty"`
-	Position   uint64    `json:"position"` // of the raise
-	DecidedAt  uint64    `json:"decided_at_position,omitempty"`
-	RecordedAt time.Time `json:"recorded_at"`
+	Status string `json:"status"`
+	Rule   string `json:"rule,omitempty"` // the risk rule that refused it
+	// RejectReason is why it was refused; Reason (of the raise) is why it
+	// was raised.
+	RejectReason string    `json:"reject_reason,omitempty"`
+	OrderIDs     []string  `json:"order_ids,omitempty"`
+	Position     uint64    `json:"position"` // of the raise
+	DecidedAt    uint64    `json:"decided_at_position,omitempty"`
+	RecordedAt   time.Time `json:"recorded_at"`
 }
 
 type signalsState struct {
@@ -59,7 +61,7 @@ func NewSignals(reg *codec.Registry) *Signals {
 func (*Signals) Name() string { return "signals" }
 
 // Version implements Projection.
-func (*Signals) Version() int { return 1 }
+func (*Signals) Version() int { return 2 } // 2: reject_reason no longer hides the raise's reason
 
 var signalTypes = []string{domain.TypeSignalRaised, domain.TypeSignalAccepted, domain.TypeSignalRejected}
 
@@ -103,7 +105,7 @@ func (s *Signals) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 			}
 		case domain.SignalRejected:
 			if sig := s.index[e.SignalID]; sig != nil {
-				sig.Status, sig.Rule, sig.Reason, sig.DecidedAt = SignalRejected, e.Rule, e.Reason, uint64(ev.Position)
+				sig.Status, sig.Rule, sig.RejectReason, sig.DecidedAt = SignalRejected, e.Rule, e.Reason, uint64(ev.Position)
 			} else {
 				s.st.Orphans++
 			}

@@ -1,7 +1,9 @@
 package projections_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/algoauto/algoauto/domain"
@@ -12,7 +14,7 @@ func TestSignals(t *testing.T) {
 	b := newLog(t)
 	raise := func(id, account string) {
 		b.add(domain.SignalStream("n8n"), domain.SignalRaised{SignalID: id, Source: "n8n", Strategy: "orb", Account: account,
-			Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: domain.Buy, Quantity: 65, RaisedAt: b.clock})
+			Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: domain.Buy, Quantity: 65, RaisedAt: b.clock, Reason: "breakout " + id})
 	}
 	raise("s1", "paper-1")
 	raise("s2", "paper-2")
@@ -27,6 +29,10 @@ func TestSignals(t *testing.T) {
 	if pos != 6 || len(all) != 3 || all[0].SignalID != "s3" || all[0].Status != projections.SignalPending ||
 		all[1].Status != projections.SignalRejected || all[1].Rule != "max_order_lots" || all[2].OrderIDs[0] != "o1" {
 		t.Fatalf("signals: %+v", all)
+	}
+	// Both reasons show: why it was raised and why it was refused.
+	if js, _ := json.Marshal(all[1]); !strings.Contains(string(js), `"reason":"breakout s2"`) || !strings.Contains(string(js), `"reject_reason":"2 lots \u003e 1"`) {
+		t.Fatalf("rejected signal as JSON: %s", js)
 	}
 	if got, _ := s.List(projections.SignalQuery{Accounts: []string{"paper-1"}}); len(got) != 2 || got[1].SignalID != "s1" {
 		t.Fatalf("paper-1 sees %+v, want s3 (no account) and s1", got)

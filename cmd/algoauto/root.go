@@ -68,6 +68,7 @@ names another: a directory, postgres://..., or esdb://...`,
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error (env ALGOAUTO_LOG_LEVEL)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json (env ALGOAUTO_LOG_FORMAT)")
 	root.AddCommand(newServeCmd(g), newEventsCmd(g), newProjectionsCmd(g))
+	root.AddCommand(newUsersCmd(g))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return configErr(err) })
 	return root
 }
@@ -156,6 +157,9 @@ func readModels(reg *codec.Registry) []projections.Factory {
 		func() projections.Projection { return projections.NewPositions(reg) },
 		func() projections.Projection { return projections.NewOrders(reg) },
 		func() projections.Projection { return projections.NewSignals(reg) },
+		func() projections.Projection { return projections.NewPnL(reg, projections.PnLConfig{}) },
+		func() projections.Projection { return projections.NewControl(reg) },
+		func() projections.Projection { return projections.NewProviders(reg) },
 	}
 }
 

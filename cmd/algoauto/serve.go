@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,21 +39,24 @@ type serveConfig struct {
 	MaxDelay        time.Duration
 	MaxPendingBytes int
 	Holidays        string
+	Streams         streamsConfig
 }
 
 func newServeCmd(g *globals) *cobra.Command {
 	var cfg serveConfig
-	var simStart, speed string
+	var simStart, speed, origins string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Record the market-data feed into the event log and serve the HTTP API",
 		Long: `serve opens the event store, records the simulated NSE feed into it through the
 Watermill router, and serves /health, /health/live, /health/ready,
 /api/v1/events and /api/v1/events/head, and keeps the read models (quotes,
-positions, orders and trades, signals) folded from the log, snapshotted in
---state-dir, behind /api/v1/projections, /api/market/*,
-/api/v1/market-data/*, /api/v1/positions, /api/v1/orders,
-/api/v1/dashboard/trades and /api/v1/signals; /metrics and /api/v1/monitoring/* report on the
+positions, orders and trades, signals, pnl, control, providers) folded from
+the log, snapshotted in --state-dir, behind /api/v1/projections,
+/api/market/*, /api/v1/market-data/*, /api/v1/positions, /api/v1/orders,
+/api/v1/dashboard/trades, /api/v1/signals, /api/v1/dashboard/summary,
+/api/v1/dashboard/pnl, /api/v1/dashboard/performance, /api/v1/control/status
+and /api/v1/providers; /metrics and /api/v1/monitoring/* report on the
 process. Ctrl-C or SIGTERM stops it cleanly:
 the feed stops, the batch in flight is appended, and the store is closed.`,
 		Args: cobra.NoArgs,
@@ -60,6 +64,16 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 			fromEnv(cmd, "addr", "ALGOAUTO_ADDR", &cfg.Addr, g.getenv)
 			fromEnv(cmd, "speed", "ALGOAUTO_SPEED", &speed, g.getenv)
 			fromEnv(cmd, "feed", "ALGOAUTO_FEED", &cfg.Feed, g.getenv)
+			fromEnv(cmd, "bus", "ALGOAUTO_BUS", &cfg.Streams.Bus, g.getenv)
+			fromEnv(cmd, "ws-origins", "ALGOAUTO_WS_ORIGINS", &origins, g.getenv)
+			for o := range strings.SplitSeq(origins, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+						return configErr(fmt.Errorf("--ws-origins %q: want exact origins such as https://dash.example.com, comma-separated", o))
+					}
+					cfg.Streams.Origins = append(cfg.Streams.Origins, o)
+				}
+			}
 			var err error
 			if cfg.Speed, err = strconv.ParseFloat(speed, 64); err != nil || cfg.Speed < 0 {
 				return configErr(fmt.Errorf("--speed %q: want a number >= 0 (1 = real time, 0 = as fast as possible)", speed))
@@ -91,6 +105,9 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
 	f.IntVar(&cfg.MaxPendingBytes, "max-pending-bytes", 64<<20, "recorder: memory bound; past it ticks are dropped and a FeedGap recorded (at --speed 0 the feed waits instead)")
 	f.StringVar(&cfg.Holidays, "holidays", "", "NSE holiday CSV (date,name) replacing the built-in list")
+	f.StringVar(&cfg.Streams.Bus, "bus", "memory", "bus carrying read-model updates to the WebSocket hub: memory, nats://host:4222 or redis://host:6379/0 (env ALGOAUTO_BUS)")
+	f.StringVar(&origins, "ws-origins", "", "browser origins allowed to open /ws besides the server's own, exact and comma-separated (env ALGOAUTO_WS_ORIGINS)")
+	f.DurationVar(&cfg.Streams.BatchWindow, "ws-batch", 50*time.Millisecond, "how long WebSocket updates are gathered per room before they are sent")
 	return cmd
 }
 
@@ -128,10 +145,26 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	authSvc, err := setupAuth(ctx, g, st, reg, log)
+	if err != nil {
+		return err
+	}
 	runner, err := projections.NewRunner(st, snaps, projections.RunnerConfig{Logger: log.With("component", "projections")}, readModels(reg)...)
 	if err != nil {
 		return err
 	}
+
+	strm, err := startStreams(ctx, cfg.Streams, st.Store, reg, runner, wsIdentity(authSvc), mon, log)
+	if err != nil {
+		return err
+	}
+	streamsStopped := false
+	defer func() {
+		if !streamsStopped {
+			strm.stop(log)
+		}
+	}()
+	authSvc.OnRevoke(func(userID, _ string) { strm.hub.CloseUser(userID) }) // logout closes that user's sockets
 
 	var feed *sim.Feed
 	if cfg.Feed == "sim" {
@@ -180,7 +213,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}})
 	}
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
-		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind})
+		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind, Auth: authSvc, WebSocket: strm.hub})
 	registerMetrics(mon, st, rec, runner)
 
 	var wg sync.WaitGroup
@@ -255,6 +288,8 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	stats := rec.Stats()
 	stopProjections() // each saves a final snapshot
 	<-projDone
+	streamsStopped = true
+	strm.stop(log) // clients get 1001 (going away) and resume elsewhere or later
 	stopHTTP()
 	if err := <-srvDone; err != nil && runErr == nil {
 		runErr = err

@@ -78,6 +78,15 @@ func NewRegistry() *Registry {
 	addJSON[domain.RiskLimitsChanged](r, domain.TypeRiskLimitsChanged, 1)
 	addJSON[domain.KillSwitchTriggered](r, domain.TypeKillSwitchTriggered, 1)
 	addJSON[domain.KillSwitchReset](r, domain.TypeKillSwitchReset, 1)
+	addJSON[domain.UserRegistered](r, domain.TypeUserRegistered, 1)
+	addJSON[domain.UserPasswordChanged](r, domain.TypeUserPasswordChanged, 1)
+	addJSON[domain.UserRoleChanged](r, domain.TypeUserRoleChanged, 1)
+	addJSON[domain.UserSettingsUpdated](r, domain.TypeUserSettingsUpdated, 1)
+	addJSON[domain.AccountAccessGranted](r, domain.TypeAccountAccessGranted, 1)
+	addJSON[domain.AccountAccessRevoked](r, domain.TypeAccountAccessRevoked, 1)
+	addJSON[domain.SessionStarted](r, domain.TypeSessionStarted, 1)
+	addJSON[domain.SessionRefreshed](r, domain.TypeSessionRefreshed, 1)
+	addJSON[domain.SessionRevoked](r, domain.TypeSessionRevoked, 1)
 	return r
 }
 

@@ -13,6 +13,14 @@ import (
 
 var exampleAt = time.Date(2026, 11, 20, 10, 0, 0, 123456789, domain.IST())
 
+// Identifiers of the user and session examples.
+const (
+	exampleUser      = "0193a5b2-7c1e-7d3a-9b2f-4e5d6c7b8a91"
+	exampleFamily    = "0193a5b2-7c1e-7d3a-9b2f-4e5d6c7b8a92"
+	exampleTokenHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	examplePHC       = "$argon2id$v=19$m=65536,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
+)
+
 // niftyFuture is a NIFTY future tick with depth and a token: the common case
 // of the market-data log.
 func niftyFuture() domain.Tick {
@@ -75,6 +83,17 @@ func examples() map[string]domain.Event {
 			PriceCollarBps: 300, MaxOrdersPerSec: 8}},
 		domain.TypeKillSwitchTriggered: domain.KillSwitchTriggered{Account: "acc-1", Reason: "daily loss", By: "risk", Auto: true, Rule: "max_daily_loss"},
 		domain.TypeKillSwitchReset:     domain.KillSwitchReset{Account: "acc-1", By: "ops", Reason: "reviewed"},
+		domain.TypeUserRegistered: domain.UserRegistered{UserID: exampleUser, Username: "asha", Role: domain.RoleTrader,
+			PasswordHash: examplePHC, PaperAccount: "paper-asha", By: "admin", At: exampleAt},
+		domain.TypeUserPasswordChanged:  domain.UserPasswordChanged{UserID: exampleUser, PasswordHash: examplePHC, By: exampleUser, At: exampleAt},
+		domain.TypeUserRoleChanged:      domain.UserRoleChanged{UserID: exampleUser, Role: domain.RoleViewer, By: "admin", At: exampleAt},
+		domain.TypeUserSettingsUpdated:  domain.UserSettingsUpdated{UserID: exampleUser, Settings: map[string]string{"theme": "dark", "tz": "Asia/Kolkata"}, At: exampleAt},
+		domain.TypeAccountAccessGranted: domain.AccountAccessGranted{AccountAccess: domain.AccountAccess{UserID: exampleUser, Account: "acc-1", By: "admin", At: exampleAt}},
+		domain.TypeAccountAccessRevoked: domain.AccountAccessRevoked{AccountAccess: domain.AccountAccess{UserID: exampleUser, Account: "acc-1", By: "admin", At: exampleAt}},
+		domain.TypeSessionStarted: domain.SessionStarted{Family: exampleFamily, UserID: exampleUser, TokenHash: exampleTokenHash,
+			ExpiresAt: exampleAt.Add(7 * 24 * time.Hour), RemoteAddr: "127.0.0.1", At: exampleAt},
+		domain.TypeSessionRefreshed: domain.SessionRefreshed{Family: exampleFamily, TokenHash: exampleTokenHash, ExpiresAt: exampleAt.Add(7 * 24 * time.Hour), At: exampleAt},
+		domain.TypeSessionRevoked:   domain.SessionRevoked{Family: exampleFamily, UserID: exampleUser, Reason: domain.RevokeReuse, At: exampleAt},
 	}
 }
 

@@ -1,0 +1,1040 @@
+// Package auth is AlgoAuto's users and sessions: Argon2id passwords, HS256
+// access tokens and rotated refresh tokens, all recorded as events.
+//
+// Contract:
+//
+//   - The event log is the truth. Users live in "user-<id>" streams
+//     (UserRegistered, UserPasswordChanged, UserRoleChanged,
+//     UserSettingsUpdated, AccountAccessGranted/Revoked), login sessions in
+//     "session-<family>" streams (SessionStarted, SessionRefreshed,
+//     SessionRevoked). Load folds them into memory; every command appends
+//     with the stream's expected version and then applies the events, so a
+//     read after a write in this process sees it. Another process writing
+//     the same streams makes the next command here fail with a
+//     concurrency conflict rather than overwrite it.
+//   - Passwords are stored only as Argon2id PHC strings; refresh tokens
+//     only as SHA-256 hex digests. Access tokens are never stored.
+//   - Access tokens are JWTs signed with HS256 (the only algorithm
+//     accepted), with iss, aud, exp, iat, sub, sid (the session family),
+//     role and jti, valid AccessTTL (15 minutes by default). Verify also
+//     refuses tokens of a revoked or expired session, and reads the role and
+//     accounts from the current user state, not from the token.
+//   - Refresh tokens rotate on every use. Presenting a rotated one again
+//     revokes its whole family (SessionRevoked, reason reuse). There is no
+//     grace window: two concurrent refreshes with the same token revoke the
+//     family, so a client must serialize its refreshes.
+//   - Failed logins are limited per username and per remote address; an
+//     unknown username and a wrong password fail the same way and take the
+//     same time (a dummy hash is verified).
+//   - All methods are safe for concurrent use. Methods taking a ctx do I/O
+//     (appends) or expensive hashing; Verify, Users and User are in memory.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// Store is what the service needs from the event store.
+type Store interface {
+	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error)
+	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+}
+
+// Config configures a Service. Zero values take the defaults named.
+type Config struct {
+	// Key signs access tokens (HS256), at least MinKeyLen random bytes.
+	// Without it the service manages users but issues and accepts no
+	// tokens (ErrNoKey).
+	Key []byte
+	// Issuer and Audience of access tokens; default "algoauto" and
+	// "algoauto-api".
+	Issuer, Audience string
+	// AccessTTL is the access-token lifetime; default 15 minutes.
+	AccessTTL time.Duration
+	// RefreshTTL is how long a refresh token stays usable; default 7 days.
+	RefreshTTL time.Duration
+	// MaxSessionAge caps a session however often it is refreshed; default
+	// 30 days.
+	MaxSessionAge time.Duration
+	// Leeway is the clock skew allowed on exp and iat; default 30 s, at
+	// most 60 s.
+	Leeway time.Duration
+	// Params are the Argon2id parameters of new hashes; default
+	// DefaultParams.
+	Params Params
+	// MaxUserFailures and MaxAddrFailures are the failed logins allowed per
+	// username and per remote address in FailureWindow; defaults 5, 20 and
+	// 1 minute. MaxTrackedKeys bounds each limiter's memory; default 10000.
+	MaxUserFailures, MaxAddrFailures int
+	FailureWindow                    time.Duration
+	MaxTrackedKeys                   int
+	// MaxConcurrentHashes bounds the Argon2id computations running at once
+	// (each takes Params.Memory); default 4.
+	MaxConcurrentHashes int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default discards.
+	Logger *slog.Logger
+	// Registry encodes and decodes the events; default codec.NewRegistry().
+	Registry *codec.Registry
+}
+
+// Tokens are what a login or a refresh returns. The JSON form is the HTTP
+// answer of /auth/login and /auth/refresh.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int64 `json:"expires_in"`
+	// AccessExpiresAt and RefreshExpiresAt are when each stops working.
+	AccessExpiresAt  time.Time `json:"-"`
+	RefreshExpiresAt time.Time `json:"-"`
+	// Family is the session (refresh-token family) the tokens belong to.
+	Family string `json:"-"`
+}
+
+// User is a user as the service shows it (never with its password hash).
+type User struct {
+	ID           string            `json:"id"`
+	Username     string            `json:"username"`
+	Role         domain.Role       `json:"role"`
+	PaperAccount string            `json:"paper_account"`
+	Granted      []string          `json:"granted_accounts"`
+	Settings     map[string]string `json:"settings"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}
+
+type user struct {
+	id, username, paper string
+	role                domain.Role
+	hash                string
+	granted             []string // sorted
+	settings            map[string]string
+	created, updated    time.Time
+	version             uint64
+}
+
+func (u *user) view() User {
+	s := make(map[string]string, len(u.settings))
+	for k, v := range u.settings {
+		s[k] = v
+	}
+	return User{ID: u.id, Username: u.username, Role: u.role, PaperAccount: u.paper, Granted: append([]string{}, u.granted...),
+		Settings: s, CreatedAt: u.created, UpdatedAt: u.updated}
+}
+
+type session struct {
+	family, userID   string
+	hash             string   // the current refresh token's
+	hashes           []string // every hash the family has had
+	started, expires time.Time
+	revoked          bool
+	version          uint64
+}
+
+// revocation is a session ended by a command, for the OnRevoke hooks.
+type revocation struct{ userID, family string }
+
+// Service manages users and sessions. Build it with NewService, then Load.
+type Service struct {
+	st     Store
+	reg    *codec.Registry
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	key    []byte
+	parser *jwt.Parser
+
+	cmdMu sync.Mutex // serializes commands: append, then apply
+	mu    sync.RWMutex
+	// The folded state, guarded by mu (written only with cmdMu held too).
+	users     map[string]*user // by id
+	byName    map[string]*user
+	sessions  map[string]*session // by family
+	byHash    map[string]string   // refresh token hash -> family
+	lastPrune time.Time
+
+	hooksMu sync.Mutex
+	hooks   []func(userID, family string)
+
+	userLim, addrLim *failureLimiter
+	hashSem          chan struct{}
+	dummyOnce        sync.Once
+	dummyHash        string
+	dummyErr         error
+}
+
+// NewService returns a service over st. It holds no users until Load.
+func NewService(st Store, cfg Config) (*Service, error) {
+	if st == nil {
+		panic("auth: nil store")
+	}
+	if len(cfg.Key) > 0 {
+		if err := CheckKey(cfg.Key); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "algoauto"
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "algoauto-api"
+	}
+	if cfg.AccessTTL <= 0 {
+		cfg.AccessTTL = 15 * time.Minute
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if cfg.MaxSessionAge <= 0 {
+		cfg.MaxSessionAge = 30 * 24 * time.Hour
+	}
+	if cfg.Leeway <= 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.Leeway > time.Minute {
+		return nil, fmt.Errorf("auth: leeway %s is above the 60 s maximum", cfg.Leeway)
+	}
+	if cfg.Params == (Params{}) {
+		cfg.Params = DefaultParams
+	}
+	if cfg.MaxUserFailures <= 0 {
+		cfg.MaxUserFailures = 5
+	}
+	if cfg.MaxAddrFailures <= 0 {
+		cfg.MaxAddrFailures = 20
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = time.Minute
+	}
+	if cfg.MaxTrackedKeys <= 0 {
+		cfg.MaxTrackedKeys = 10000
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = codec.NewRegistry()
+	}
+	s := &Service{st: st, reg: cfg.Registry, cfg: cfg, log: cfg.Logger, now: cfg.Now, key: cfg.Key,
+		userLim: newFailureLimiter(cfg.MaxUserFailures, cfg.FailureWindow, cfg.MaxTrackedKeys),
+		addrLim: newFailureLimiter(cfg.MaxAddrFailures, cfg.FailureWindow, cfg.MaxTrackedKeys),
+		hashSem: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now))
+	s.reset()
+	return s, nil
+}
+
+func (s *Service) reset() {
+	s.users, s.byName = map[string]*user{}, map[string]*user{}
+	s.sessions, s.byHash = map[string]*session{}, map[string]string{}
+}
+
+// eventTypes are the types Load reads.
+var eventTypes = []string{
+	domain.TypeUserRegistered, domain.TypeUserPasswordChanged, domain.TypeUserRoleChanged, domain.TypeUserSettingsUpdated,
+	domain.TypeAccountAccessGranted, domain.TypeAccountAccessRevoked,
+	domain.TypeSessionStarted, domain.TypeSessionRefreshed, domain.TypeSessionRevoked,
+}
+
+// Load reads every user and session event from the log into memory,
+// replacing what the service held. Call it once before serving.
+func (s *Service) Load(ctx context.Context) error {
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
+	const page = 1000
+	after, n := eventstore.Start, 0
+	for {
+		evs, err := s.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: page, Filter: eventstore.Filter{Types: eventTypes}})
+		if err != nil {
+			return fmt.Errorf("auth: load: %w", err)
+		}
+		for i := range evs {
+			ev := &evs[i]
+			if !strings.HasPrefix(ev.Stream, "user-") && !strings.HasPrefix(ev.Stream, "session-") {
+				continue
+			}
+			e, err := s.reg.Decode(ev)
+			if err != nil {
+				return fmt.Errorf("auth: load: event at position %d: %w", ev.Position, err)
+			}
+			s.apply(ev.Version, e)
+			n++
+		}
+		if len(evs) < page {
+			break
+		}
+		after = evs[len(evs)-1].Position
+	}
+	s.prune(s.now())
+	s.log.Info("users loaded", "users", len(s.users), "sessions", len(s.sessions), "events", n)
+	return nil
+}
+
+// apply folds one event (mu held for writing).
+func (s *Service) apply(version uint64, e domain.Event) {
+	touch := func(id string, at time.Time) *user {
+		u := s.users[id]
+		if u != nil {
+			u.version, u.updated = version, at
+		}
+		return u
+	}
+	switch e := e.(type) {
+	case domain.UserRegistered:
+		u := &user{id: e.UserID, username: e.Username, paper: e.PaperAccount, role: e.Role, hash: e.PasswordHash,
+			settings: map[string]string{}, created: e.At, updated: e.At, version: version}
+		s.users[u.id], s.byName[u.username] = u, u
+	case domain.UserPasswordChanged:
+		if u := touch(e.UserID, e.At); u != nil {
+			u.hash = e.PasswordHash
+		}
+	case domain.UserRoleChanged:
+		if u := touch(e.UserID, e.At); u != nil {
+			u.role = e.Role
+		}
+	case domain.UserSettingsUpdated:
+		if u := touch(e.UserID, e.At); u != nil {
+			u.settings = map[string]string{}
+			for k, v := range e.Settings {
+				u.settings[k] = v
+			}
+		}
+	case domain.AccountAccessGranted:
+		if u := touch(e.UserID, e.At); u != nil && !slices.Contains(u.granted, e.Account) {
+			u.granted = append(u.granted, e.Account)
+			slices.Sort(u.granted)
+		}
+	case domain.AccountAccessRevoked:
+		if u := touch(e.UserID, e.At); u != nil {
+			u.granted = slices.DeleteFunc(u.granted, func(a string) bool { return a == e.Account })
+		}
+	case domain.SessionStarted:
+		s.sessions[e.Family] = &session{family: e.Family, userID: e.UserID, hash: e.TokenHash, hashes: []string{e.TokenHash},
+			started: e.At, expires: e.ExpiresAt, version: version}
+		s.byHash[e.TokenHash] = e.Family
+	case domain.SessionRefreshed:
+		if ss := s.sessions[e.Family]; ss != nil {
+			ss.hash, ss.expires, ss.version = e.TokenHash, e.ExpiresAt, version
+			ss.hashes = append(ss.hashes, e.TokenHash)
+			s.byHash[e.TokenHash] = e.Family
+		}
+	case domain.SessionRevoked:
+		if ss := s.sessions[e.Family]; ss != nil {
+			ss.revoked, ss.version = true, version
+		}
+	}
+}
+
+// prune forgets sessions past their expiry (mu held for writing): their
+// tokens are refused either way, as unknown.
+func (s *Service) prune(now time.Time) {
+	for f, ss := range s.sessions {
+		if !now.Before(ss.expires) {
+			for _, h := range ss.hashes {
+				delete(s.byHash, h)
+			}
+			delete(s.sessions, f)
+		}
+	}
+	s.lastPrune = now
+}
+
+// append encodes evs, appends them to stream if it is at expected, and
+// applies them (cmdMu held).
+func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, by string, evs ...domain.Event) error {
+	data := make([]eventstore.EventData, len(evs))
+	for i, e := range evs {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("auth: event id: %w", err)
+		}
+		if data[i], err = s.reg.Encode(id, e, eventstore.Metadata{User: by, Source: "auth"}); err != nil {
+			return err
+		}
+	}
+	res, err := s.st.Append(ctx, stream, expected, data...)
+	if err != nil {
+		return fmt.Errorf("auth: append to %s: %w", stream, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range evs {
+		s.apply(res.Version-uint64(len(evs)-1-i), e)
+	}
+	return nil
+}
+
+// OnRevoke registers fn to be called after a session is revoked by this
+// process (logout, refresh-token reuse, password change), with the user
+// and the session family, so that live connections of that session can be
+// closed. fn runs on the revoking goroutine after the revocation is
+// durable and must not block.
+func (s *Service) OnRevoke(fn func(userID, family string)) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	s.hooks = append(s.hooks, fn)
+}
+
+func (s *Service) notify(revs []revocation) {
+	if len(revs) == 0 {
+		return
+	}
+	s.hooksMu.Lock()
+	hooks := slices.Clone(s.hooks)
+	s.hooksMu.Unlock()
+	for _, r := range revs {
+		for _, h := range hooks {
+			h(r.userID, r.family)
+		}
+	}
+}
+
+// hash runs f holding a hashing slot, bounding concurrent Argon2id work.
+func (s *Service) hash(ctx context.Context, f func() error) error {
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashSem }()
+	return f()
+}
+
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	var h string
+	err := s.hash(ctx, func() (err error) {
+		h, err = HashPassword(pw, s.cfg.Params)
+		return err
+	})
+	return h, err
+}
+
+func (s *Service) verifyPassword(ctx context.Context, pw, phc string) (bool, error) {
+	var ok bool
+	err := s.hash(ctx, func() (err error) {
+		ok, err = VerifyPassword(pw, phc)
+		return err
+	})
+	return ok, err
+}
+
+// dummy returns a hash of a random password with the current parameters,
+// verified in place of a missing user's so that both fail alike.
+func (s *Service) dummy() (string, error) {
+	s.dummyOnce.Do(func() {
+		pw, err := randomPassword()
+		if err == nil {
+			s.dummyHash, err = HashPassword(pw, s.cfg.Params)
+		}
+		s.dummyErr = err
+	})
+	return s.dummyHash, s.dummyErr
+}
+
+// randomPassword returns 24 characters of base64url from 18 random bytes.
+func randomPassword() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("auth: random password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func normalizeName(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// Users returns every user, sorted by username.
+func (s *Service) Users() []User {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]User, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, u.view())
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
+	return out
+}
+
+// User returns the user with id.
+func (s *Service) User(id string) (User, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := s.users[id]
+	if u == nil {
+		return User{}, false
+	}
+	return u.view(), true
+}
+
+// Bootstrap creates the user "admin" with the admin role when there is no
+// user at all. With an empty adminPassword it generates one (24 random
+// characters) and returns it; the caller must show it once. created is
+// false (and nothing happens) when users exist.
+func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (created bool, password string, err error) {
+	s.mu.RLock()
+	n := len(s.users)
+	s.mu.RUnlock()
+	if n > 0 {
+		return false, "", nil
+	}
+	pw := adminPassword
+	if pw == "" {
+		if pw, err = randomPassword(); err != nil {
+			return false, "", err
+		}
+		password = pw
+	}
+	if _, err := s.AddUser(ctx, "admin", pw, domain.RoleAdmin, "bootstrap"); err != nil {
+		return false, "", fmt.Errorf("auth: bootstrap admin: %w", err)
+	}
+	return true, password, nil
+}
+
+// AddUser registers a user with its paper account "paper-<username>". by
+// names who did it (a user id, "cli", "bootstrap"). Usernames are
+// case-insensitive (stored lower-case).
+func (s *Service) AddUser(ctx context.Context, username, password string, role domain.Role, by string) (User, error) {
+	name := normalizeName(username)
+	if why := domain.ValidUsername(name); why != "" {
+		return User{}, &InputError{Field: "username", Reason: why}
+	}
+	if !role.Valid() {
+		return User{}, &InputError{Field: "role", Reason: fmt.Sprintf("must be admin, trader or viewer, got %q", role)}
+	}
+	if err := CheckPassword("password", password); err != nil {
+		return User{}, err
+	}
+	s.mu.RLock()
+	_, taken := s.byName[name]
+	s.mu.RUnlock()
+	if taken { // checked again below; this spares the hash
+		return User{}, fmt.Errorf("%q: %w", name, ErrUserExists)
+	}
+	phc, err := s.hashPassword(ctx, password)
+	if err != nil {
+		return User{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return User{}, fmt.Errorf("auth: user id: %w", err)
+	}
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	s.mu.RLock()
+	_, taken = s.byName[name]
+	s.mu.RUnlock()
+	if taken {
+		return User{}, fmt.Errorf("%q: %w", name, ErrUserExists)
+	}
+	ev := domain.UserRegistered{UserID: id.String(), Username: name, Role: role, PasswordHash: phc,
+		PaperAccount: domain.PaperAccount(name), By: by, At: s.now()}
+	if err := s.append(ctx, domain.UserStream(ev.UserID), eventstore.NoStream(), by, ev); err != nil {
+		return User{}, err
+	}
+	s.log.Info("user registered", "user", ev.UserID, "username", name, "role", role, "by", by)
+	u, _ := s.User(ev.UserID)
+	return u, nil
+}
+
+// lockedUser returns a copy of user id's state (cmdMu held).
+func (s *Service) lockedUser(id string) (user, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u := s.users[id]
+	if u == nil {
+		return user{}, fmt.Errorf("%q: %w", id, ErrUserNotFound)
+	}
+	return *u, nil
+}
+
+// ChangePassword sets a user's password after checking the current one,
+// and revokes every session of the user (reason password_changed): the
+// user logs in again. Wrong current passwords count as failed logins.
+func (s *Service) ChangePassword(ctx context.Context, userID, oldPassword, newPassword string) error {
+	u, ok := s.User(userID)
+	if !ok {
+		return fmt.Errorf("%q: %w", userID, ErrUserNotFound)
+	}
+	now := s.now()
+	if d := s.userLim.blocked(u.Username, now); d > 0 {
+		return &RateLimitError{RetryAfter: d}
+	}
+	if err := CheckPassword("new_password", newPassword); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	oldHash := s.users[userID].hash
+	s.mu.RUnlock()
+	match, err := s.verifyPassword(ctx, oldPassword, oldHash)
+	if err != nil {
+		return err
+	}
+	if !match {
+		s.userLim.fail(u.Username, now)
+		s.log.Warn("password change refused: wrong current password", "user", userID)
+		return &InputError{Field: "old_password", Reason: "is not the current password"}
+	}
+	phc, err := s.hashPassword(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	revs, err := func() ([]revocation, error) {
+		s.cmdMu.Lock()
+		defer s.cmdMu.Unlock()
+		cur, err := s.lockedUser(userID)
+		if err != nil {
+			return nil, err
+		}
+		ev := domain.UserPasswordChanged{UserID: userID, PasswordHash: phc, By: userID, At: s.now()}
+		if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(cur.version), userID, ev); err != nil {
+			return nil, err
+		}
+		return s.revokeUser(ctx, userID, domain.RevokePasswordChanged)
+	}()
+	s.notify(revs)
+	if err == nil {
+		s.log.Info("password changed", "user", userID, "sessions_revoked", len(revs))
+	}
+	return err
+}
+
+// SetRole changes a user's role. The last admin cannot be demoted.
+func (s *Service) SetRole(ctx context.Context, userID string, role domain.Role, by string) (User, error) {
+	if !role.Valid() {
+		return User{}, &InputError{Field: "role", Reason: fmt.Sprintf("must be admin, trader or viewer, got %q", role)}
+	}
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	u, err := s.lockedUser(userID)
+	if err != nil {
+		return User{}, err
+	}
+	if u.role == role {
+		return u.view(), nil
+	}
+	if u.role == domain.RoleAdmin {
+		s.mu.RLock()
+		admins := 0
+		for _, o := range s.users {
+			if o.role == domain.RoleAdmin {
+				admins++
+			}
+		}
+		s.mu.RUnlock()
+		if admins <= 1 {
+			return User{}, ErrLastAdmin
+		}
+	}
+	ev := domain.UserRoleChanged{UserID: userID, Role: role, By: by, At: s.now()}
+	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+		return User{}, err
+	}
+	s.log.Info("role changed", "user", userID, "from", u.role, "to", role, "by", by)
+	return s.mustUser(userID), nil
+}
+
+func (s *Service) mustUser(id string) User {
+	u, _ := s.User(id)
+	return u
+}
+
+// UpdateSettings replaces a user's settings (see domain.ValidSettings for
+// the limits) and returns them.
+func (s *Service) UpdateSettings(ctx context.Context, userID string, settings map[string]string) (map[string]string, error) {
+	if why := domain.ValidSettings(settings); why != "" {
+		return nil, &InputError{Field: "settings", Reason: why}
+	}
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	u, err := s.lockedUser(userID)
+	if err != nil {
+		return nil, err
+	}
+	ev := domain.UserSettingsUpdated{UserID: userID, Settings: settings, At: s.now()}
+	if ev.Settings == nil {
+		ev.Settings = map[string]string{}
+	}
+	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), userID, ev); err != nil {
+		return nil, err
+	}
+	return s.mustUser(userID).Settings, nil
+}
+
+// GrantAccount lets a user see (and, as a trader, trade) account. Granting
+// an account the user has already is a no-op.
+func (s *Service) GrantAccount(ctx context.Context, userID, account, by string) (User, error) {
+	return s.access(ctx, userID, strings.TrimSpace(account), by, true)
+}
+
+// RevokeAccount takes a granted account away. Revoking one the user does
+// not have is a no-op; the paper account cannot be revoked.
+func (s *Service) RevokeAccount(ctx context.Context, userID, account, by string) (User, error) {
+	return s.access(ctx, userID, strings.TrimSpace(account), by, false)
+}
+
+func (s *Service) access(ctx context.Context, userID, account, by string, grant bool) (User, error) {
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	u, err := s.lockedUser(userID)
+	if err != nil {
+		return User{}, err
+	}
+	if account == u.paper {
+		if grant {
+			return u.view(), nil
+		}
+		return User{}, &InputError{Field: "account", Reason: "a user's paper account cannot be revoked"}
+	}
+	if slices.Contains(u.granted, account) == grant {
+		return u.view(), nil
+	}
+	a := domain.AccountAccess{UserID: userID, Account: account, By: by, At: s.now()}
+	var ev domain.Event = domain.AccountAccessGranted{AccountAccess: a}
+	if !grant {
+		ev = domain.AccountAccessRevoked{AccountAccess: a}
+	}
+	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+		return User{}, err
+	}
+	s.log.Info("account access changed", "user", userID, "account", account, "granted", grant, "by", by)
+	return s.mustUser(userID), nil
+}
+
+// addrKey is the rate-limit key of a remote address: its host.
+func addrKey(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
+
+// limitKey bounds a username used as a limiter key.
+func limitKey(name string) string {
+	if len(name) > 64 {
+		return name[:64]
+	}
+	return name
+}
+
+// Login checks a username and password and starts a session. Unknown
+// users and wrong passwords both return ErrInvalidCredentials; too many
+// failures for the username or the remote address return a
+// *RateLimitError before any password is checked.
+func (s *Service) Login(ctx context.Context, username, password, remoteAddr string) (Tokens, error) {
+	if s.key == nil {
+		return Tokens{}, ErrNoKey
+	}
+	name, addr := normalizeName(username), addrKey(remoteAddr)
+	uk := limitKey(name)
+	now := s.now()
+	if d := max(s.userLim.blocked(uk, now), s.addrLim.blocked(addr, now)); d > 0 {
+		s.log.Warn("login rate limited", "username", uk, "remote", addr, "retry_after", d.Round(time.Second))
+		return Tokens{}, &RateLimitError{RetryAfter: d}
+	}
+	s.mu.RLock()
+	u := s.byName[name]
+	var phc, id string
+	if u != nil {
+		phc, id = u.hash, u.id
+	}
+	s.mu.RUnlock()
+	if u == nil {
+		var err error
+		if phc, err = s.dummy(); err != nil {
+			return Tokens{}, err
+		}
+	}
+	match, err := s.verifyPassword(ctx, password, phc)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if u == nil || !match {
+		s.userLim.fail(uk, now)
+		s.addrLim.fail(addr, now)
+		s.log.Warn("login failed", "username", uk, "remote", addr)
+		return Tokens{}, ErrInvalidCredentials
+	}
+	s.userLim.reset(uk)
+	t, err := s.startSession(ctx, id, remoteAddr)
+	if err != nil {
+		return Tokens{}, err
+	}
+	s.log.Info("login", "user", id, "username", name, "remote", addr, "session", t.Family)
+	return t, nil
+}
+
+func newRefreshToken() (token, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("auth: refresh token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, tokenHash(token), nil
+}
+
+// tokenHash is the SHA-256 hex digest of a refresh token, as stored.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Service) startSession(ctx context.Context, userID, remoteAddr string) (Tokens, error) {
+	rt, h, err := newRefreshToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	fam, err := uuid.NewRandom()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("auth: session id: %w", err)
+	}
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	u, err := s.lockedUser(userID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := s.now()
+	if now.Sub(s.lastPrune) > time.Hour {
+		s.mu.Lock()
+		s.prune(now)
+		s.mu.Unlock()
+	}
+	if len(remoteAddr) > 256 {
+		remoteAddr = remoteAddr[:256]
+	}
+	ev := domain.SessionStarted{Family: fam.String(), UserID: userID, TokenHash: h, ExpiresAt: now.Add(s.cfg.RefreshTTL),
+		RemoteAddr: remoteAddr, At: now}
+	if ev.ExpiresAt.After(now.Add(s.cfg.MaxSessionAge)) {
+		ev.ExpiresAt = now.Add(s.cfg.MaxSessionAge)
+	}
+	if err := s.append(ctx, domain.SessionStream(ev.Family), eventstore.NoStream(), userID, ev); err != nil {
+		return Tokens{}, err
+	}
+	return s.issue(&u, ev.Family, rt, now, ev.ExpiresAt)
+}
+
+// claims are the access token's claims.
+type claims struct {
+	Role string `json:"role"`
+	SID  string `json:"sid"`
+	jwt.RegisteredClaims
+}
+
+// issue signs an access token for u in session family, valid AccessTTL but
+// never past the session's end.
+func (s *Service) issue(u *user, family, refresh string, now, sessionEnd time.Time) (Tokens, error) {
+	exp := now.Add(s.cfg.AccessTTL)
+	if exp.After(sessionEnd) {
+		exp = sessionEnd
+	}
+	jti, err := uuid.NewRandom()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("auth: token id: %w", err)
+	}
+	c := claims{Role: string(u.role), SID: family, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: s.cfg.Issuer, Subject: u.id, Audience: jwt.ClaimStrings{s.cfg.Audience},
+		ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: jti.String(),
+	}}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.key)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("auth: sign access token: %w", err)
+	}
+	return Tokens{AccessToken: signed, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second),
+		AccessExpiresAt: exp, RefreshExpiresAt: sessionEnd, Family: family}, nil
+}
+
+// Refresh exchanges a refresh token for new tokens, rotating it: the
+// presented token stops working. Presenting a token that was already
+// rotated revokes its whole session (reason reuse) and fails, as do
+// unknown, expired and revoked ones (ErrInvalidToken).
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	if s.key == nil {
+		return Tokens{}, ErrNoKey
+	}
+	if refreshToken == "" || len(refreshToken) > 256 {
+		return Tokens{}, fmt.Errorf("refresh token: %w", ErrInvalidToken)
+	}
+	h := tokenHash(refreshToken)
+	var revs []revocation
+	t, err := func() (Tokens, error) {
+		s.cmdMu.Lock()
+		defer s.cmdMu.Unlock()
+		s.mu.RLock()
+		var ss session
+		p := s.sessions[s.byHash[h]]
+		if p != nil {
+			ss = *p
+		}
+		s.mu.RUnlock()
+		now := s.now()
+		switch {
+		case p == nil:
+			return Tokens{}, fmt.Errorf("unknown refresh token: %w", ErrInvalidToken)
+		case ss.revoked:
+			return Tokens{}, fmt.Errorf("refresh token of a revoked session: %w", ErrInvalidToken)
+		case h != ss.hash:
+			s.log.Warn("refresh token reuse: session revoked", "user", ss.userID, "session", ss.family)
+			if err := s.revoke(ctx, &ss, domain.RevokeReuse); err != nil {
+				return Tokens{}, err
+			}
+			revs = append(revs, revocation{ss.userID, ss.family})
+			return Tokens{}, fmt.Errorf("refresh token already used, session revoked: %w", ErrInvalidToken)
+		case !now.Before(ss.expires):
+			return Tokens{}, fmt.Errorf("refresh token expired: %w", ErrInvalidToken)
+		}
+		u, err := s.lockedUser(ss.userID)
+		if err != nil {
+			return Tokens{}, fmt.Errorf("session of an unknown user: %w", ErrInvalidToken)
+		}
+		rt, nh, err := newRefreshToken()
+		if err != nil {
+			return Tokens{}, err
+		}
+		ev := domain.SessionRefreshed{Family: ss.family, TokenHash: nh, ExpiresAt: now.Add(s.cfg.RefreshTTL), At: now}
+		if end := ss.started.Add(s.cfg.MaxSessionAge); ev.ExpiresAt.After(end) {
+			ev.ExpiresAt = end
+		}
+		if !ev.ExpiresAt.After(now) {
+			return Tokens{}, fmt.Errorf("session reached its maximum age: %w", ErrInvalidToken)
+		}
+		if err := s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev); err != nil {
+			return Tokens{}, err
+		}
+		return s.issue(&u, ss.family, rt, now, ev.ExpiresAt)
+	}()
+	s.notify(revs)
+	return t, err
+}
+
+// revoke appends SessionRevoked for ss (cmdMu held).
+func (s *Service) revoke(ctx context.Context, ss *session, reason string) error {
+	ev := domain.SessionRevoked{Family: ss.family, UserID: ss.userID, Reason: reason, At: s.now()}
+	return s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev)
+}
+
+// revokeUser revokes every live session of a user (cmdMu held).
+func (s *Service) revokeUser(ctx context.Context, userID, reason string) ([]revocation, error) {
+	s.mu.RLock()
+	var live []session
+	for _, ss := range s.sessions {
+		if ss.userID == userID && !ss.revoked {
+			live = append(live, *ss)
+		}
+	}
+	s.mu.RUnlock()
+	var revs []revocation
+	for i := range live {
+		if err := s.revoke(ctx, &live[i], reason); err != nil {
+			return revs, err
+		}
+		revs = append(revs, revocation{userID, live[i].family})
+	}
+	return revs, nil
+}
+
+// Logout revokes the session of p (reason logout) and, when refreshToken
+// is given and belongs to another live session of the same user, that one
+// too. Logging out of a session that is already revoked is not an error.
+func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) error {
+	var revs []revocation
+	err := func() error {
+		s.cmdMu.Lock()
+		defer s.cmdMu.Unlock()
+		families := []string{p.SessionFamily}
+		if refreshToken != "" && len(refreshToken) <= 256 {
+			s.mu.RLock()
+			if f := s.byHash[tokenHash(refreshToken)]; f != "" && f != p.SessionFamily {
+				families = append(families, f)
+			}
+			s.mu.RUnlock()
+		}
+		for _, f := range families {
+			s.mu.RLock()
+			var ss session
+			ptr := s.sessions[f]
+			if ptr != nil {
+				ss = *ptr
+			}
+			s.mu.RUnlock()
+			if ptr == nil || ss.revoked || ss.userID != p.UserID {
+				continue
+			}
+			if err := s.revoke(ctx, &ss, domain.RevokeLogout); err != nil {
+				return err
+			}
+			revs = append(revs, revocation{ss.userID, ss.family})
+		}
+		return nil
+	}()
+	s.notify(revs)
+	if len(revs) > 0 {
+		s.log.Info("logout", "user", p.UserID, "sessions", len(revs))
+	}
+	return err
+}
+
+// Verify checks an access token: HS256 signature with the service's key
+// (no other algorithm), issuer, audience, exp (required) and iat within
+// the leeway, and a session that is neither revoked nor expired. The
+// principal carries the user's current role and accounts.
+func (s *Service) Verify(accessToken string) (Principal, error) {
+	if s.key == nil {
+		return Principal{}, ErrNoKey
+	}
+	var c claims
+	tok, err := s.parser.ParseWithClaims(accessToken, &c, func(t *jwt.Token) (any, error) {
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, errors.New("unexpected signing method")
+		}
+		return s.key, nil
+	})
+	if err != nil || !tok.Valid {
+		s.log.Debug("access token refused", "err", err)
+		return Principal{}, fmt.Errorf("access token: %w", ErrInvalidToken)
+	}
+	if c.Subject == "" || c.SID == "" || c.ID == "" {
+		return Principal{}, fmt.Errorf("access token lacks sub, sid or jti: %w", ErrInvalidToken)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ss, u := s.sessions[c.SID], s.users[c.Subject]
+	if ss == nil || ss.revoked || ss.userID != c.Subject || u == nil || !s.now().Before(ss.expires) {
+		return Principal{}, fmt.Errorf("session revoked or expired: %w", ErrInvalidToken)
+	}
+	accounts := append([]string{u.paper}, u.granted...)
+	slices.Sort(accounts)
+	return Principal{UserID: u.id, Username: u.username, Role: u.role, AllAccounts: u.role == domain.RoleAdmin,
+		Accounts: slices.Compact(accounts), SessionFamily: c.SID}, nil
+}

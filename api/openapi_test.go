@@ -1,0 +1,621 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/api/auth"
+	"github.com/algoauto/algoauto/api/ws"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/eventstore/embedded"
+	"github.com/algoauto/algoauto/monitoring"
+	"github.com/algoauto/algoauto/projections"
+)
+
+// loadOpenAPI loads and validates the embedded document.
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openAPIDoc)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI 3 document: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIDocumentValidates(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	// Every operation is secured by bearerAuth unless its path is public.
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			public := op.Security != nil && len(*op.Security) == 0
+			if public != publicPaths[path] {
+				t.Errorf("%s %s: public in the document = %v, in publicPaths = %v", method, path, public, publicPaths[path])
+			}
+		}
+	}
+}
+
+// oaFixture is a server with every optional route on (monitor, read
+// models, auth, WebSocket hub) over a store with data, an admin and a
+// trader.
+type oaFixture struct {
+	t      *testing.T
+	st     *embedded.Store
+	reg    *codec.Registry
+	runner *projections.Runner
+	svc    *auth.Service
+	hub    *ws.Hub
+	srv    *Server
+	ts     *httptest.Server
+	doc    *openapi3.T
+	router routers.Router
+
+	mu    sync.Mutex
+	clock time.Time
+
+	admin, trader       string // access tokens
+	adminID, traderID   string
+	orderID, rejectedID string
+	head                eventstore.Position
+	covered             map[string]bool // "METHOD /path" of the document exercised
+}
+
+const (
+	// oaMaxSockets is the hub's sockets per user: more than the admin opens
+	// at once while its sockets close, so only the 429 check reaches it.
+	oaMaxSockets     = 3
+	oaAdminPassword  = "admin-password-1"
+	oaTraderPassword = "trader-password-1"
+)
+
+func newOAFixture(t *testing.T) *oaFixture {
+	t.Helper()
+	f := &oaFixture{t: t, reg: codec.NewRegistry(), clock: time.Date(2026, 11, 20, 4, 0, 0, 0, time.UTC), covered: map[string]bool{}}
+	ctx := context.Background()
+	st, err := embedded.Open(ctx, embedded.Config{Dir: t.TempDir(), Now: func() time.Time {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.clock = f.clock.Add(time.Second)
+		return f.clock
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.st = st
+	snaps, err := projections.NewFileSnapshots(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
+		func() projections.Projection { return projections.NewQuotes() },
+		func() projections.Projection { return projections.NewPositions(f.reg) },
+		func() projections.Projection { return projections.NewOrders(f.reg) },
+		func() projections.Projection { return projections.NewSignals(f.reg) },
+		func() projections.Projection { return projections.NewPnL(f.reg, projections.PnLConfig{}) },
+		func() projections.Projection { return projections.NewControl(f.reg) },
+		func() projections.Projection { return projections.NewProviders(f.reg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = f.runner.Run(rctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	f.svc, err = auth.NewService(st, auth.Config{Key: key, Registry: f.reg, MaxUserFailures: 2,
+		Params: auth.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if created, _, err := f.svc.Bootstrap(ctx, oaAdminPassword); err != nil || !created {
+		t.Fatalf("bootstrap: %v %v", created, err)
+	}
+	tr, err := f.svc.AddUser(ctx, "trader1", oaTraderPassword, domain.RoleTrader, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.traderID = tr.ID
+	if _, err := f.svc.GrantAccount(ctx, tr.ID, "acct-1", "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	f.hub = ws.NewHub(ws.Config{MaxConnsPerUser: oaMaxSockets}, ws.Deps{Authenticate: oaIdentity(f.svc), Snapshot: ws.NewSnapshots(f.runner).Snapshot})
+	mon := monitoring.New()
+	// A warning in the recent-errors ring, for /api/v1/errors/recent.
+	logger := slog.New(mon.Errors.LogHandler(slog.DiscardHandler))
+	logger.With("component", "feed").Warn("feed slow", "provider", "sim", "lag_ms", 1500)
+	now := time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST())
+	f.srv = NewServer(Config{Version: "test", Logger: logger}, Deps{Events: st, Registry: f.reg, Projections: f.runner, Monitor: mon,
+		StoreKind: "embedded", Auth: f.svc, WebSocket: f.hub, Now: func() time.Time { return now }})
+	f.ts = httptest.NewServer(f.srv.Handler())
+	t.Cleanup(f.hub.Close)
+	t.Cleanup(f.ts.Close)
+
+	f.doc = loadOpenAPI(t)
+	if f.router, err = legacy.NewRouter(f.doc); err != nil {
+		t.Fatal(err)
+	}
+	f.seed()
+	f.admin = f.login("admin", oaAdminPassword)
+	f.trader = f.login("trader1", oaTraderPassword)
+	f.adminID = f.principal(f.admin).UserID
+	return f
+}
+
+// oaIdentity authenticates WebSocket upgrades (as cmd/algoauto does).
+func oaIdentity(svc *auth.Service) func(*http.Request) (ws.Identity, error) {
+	return func(r *http.Request) (ws.Identity, error) {
+		p, err := svc.Authenticate(r)
+		if err != nil {
+			return ws.Identity{}, err
+		}
+		return ws.Identity{UserID: p.UserID, Username: p.Username, Role: string(p.Role), Admin: p.AllAccounts, Accounts: p.Accounts}, nil
+	}
+}
+
+func (f *oaFixture) append(stream string, e domain.Event) eventstore.Position {
+	f.t.Helper()
+	d, err := f.reg.Encode(uuid.New(), e, eventstore.Metadata{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	res, err := f.st.Append(context.Background(), stream, eventstore.Any(), d)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res.Position
+}
+
+// seed records ticks, orders with fills, a rejected order, signals,
+// control changes and feed events, and waits for the read models.
+func (f *oaFixture) seed() {
+	rs := domain.Rupees
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST())
+	tick := func(exchange, symbol string, ltp domain.Price) eventstore.Position {
+		return f.append(domain.TickStream(exchange, symbol), domain.Tick{Provider: "sim", Exchange: exchange, Symbol: symbol,
+			Token: 256265, ExchangeTime: at, LTP: ltp, Bid: ltp - 5, BidQty: 65, Ask: ltp + 5, AskQty: 130, Volume: 1000, OI: 5000})
+	}
+	n := 0
+	order := func(account, strategy, signal string, side domain.Side, qty int64, price domain.Price, fill bool) string {
+		n++
+		id := fmt.Sprintf("o%d", n)
+		f.append(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: account, Mode: domain.Paper,
+			Strategy: strategy, SignalID: signal, Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: side, Quantity: qty,
+			Type: domain.Limit, Product: domain.NRML, Price: price, LotSize: 65})
+		f.append(domain.OrderStream(id), domain.OrderSubmitted{OrderID: id, ClientOrderID: "c" + id, Broker: "paper"})
+		if !fill {
+			f.append(domain.OrderStream(id), domain.OrderRejected{OrderID: id, Code: "RMS", Reason: "margin"})
+			return id
+		}
+		f.append(domain.OrderStream(id), domain.OrderAccepted{OrderID: id, BrokerOrderID: "b" + id})
+		f.append(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: id + "-1", Quantity: qty, Price: price.RoundToTick(5) + 5,
+			FilledQty: qty, Charges: rs(20)})
+		return id
+	}
+	tick(domain.ExchangeNSE, "NIFTY 50", rs(26000))
+	tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26040))
+	f.append(domain.SignalStream("orb"), domain.SignalRaised{SignalID: "s1", Source: "orb", Strategy: "orb", Account: "acct-1",
+		Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: domain.Buy, Quantity: 130, OrderType: domain.Limit, Price: rs(26050),
+		Reason: "breakout", RaisedAt: at})
+	f.orderID = order("acct-1", "orb", "s1", domain.Buy, 130, rs(26050), true)
+	f.append(domain.SignalStream("orb"), domain.SignalAccepted{SignalID: "s1", OrderIDs: []string{f.orderID}})
+	f.append(domain.SignalStream("orb"), domain.SignalRaised{SignalID: "s2", Source: "orb", Strategy: "orb", Account: "acct-2",
+		Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: domain.Sell, Quantity: 65, RaisedAt: at})
+	f.append(domain.SignalStream("orb"), domain.SignalRejected{SignalID: "s2", Rule: "max_order_qty", Reason: "too big"})
+	f.append(domain.SignalStream("manual"), domain.SignalRaised{SignalID: "s3", Source: "manual", Exchange: domain.ExchangeNSE,
+		Symbol: "NIFTY 50", Side: domain.Buy, Quantity: 1, RaisedAt: at})
+	order("acct-1", "", "", domain.Sell, 65, rs(26100), true)
+	order("acct-2", "orb", "", domain.Buy, 65, rs(26000), true)
+	f.rejectedID = order("acct-3", "", "", domain.Buy, 65, rs(26000), false)
+	f.append(domain.ControlStream("acct-1"), domain.TradingStarted{ControlChange: domain.ControlChange{Account: "acct-1", By: "alice", Reason: "open"}})
+	f.append(domain.ControlStream("acct-1"), domain.StrategyEnabled{Account: "acct-1", Strategy: "orb", Params: json.RawMessage(`{"minutes":15}`), By: "alice"})
+	f.append(domain.ControlStream("acct-1"), domain.RiskLimitsChanged{Account: "acct-1", Limits: domain.RiskLimits{MaxOrderQty: 650, MaxDailyLoss: rs(50000)}, By: "alice"})
+	f.append(domain.ControlStream("acct-1"), domain.KillSwitchTriggered{Account: "acct-1", Reason: "daily loss", By: "risk", Auto: true, Rule: "max_daily_loss"})
+	f.append(domain.ControlStream("acct-2"), domain.TradingStopped{ControlChange: domain.ControlChange{Account: "acct-2", By: "bob"}, Flatten: true})
+	f.append(domain.ProviderStream("sim"), domain.FeedGap{Provider: "sim", Dropped: 7, From: at.Add(-time.Minute), To: at, Reason: "store behind"})
+	f.append(domain.ProviderStream("sim"), domain.FeedStale{Provider: "sim", Symbol: "NIFTY26NOVFUT", LastTickAt: at, Threshold: time.Second, DetectedAt: at.Add(time.Second)})
+	f.append(domain.ProviderStream("idle"), domain.FeedStale{Provider: "idle", LastTickAt: at, Threshold: time.Second, DetectedAt: at})
+	f.head = tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26080))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, name := range f.runner.Names() {
+		if err := f.runner.WaitFor(ctx, name, f.head); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *oaFixture) login(username, password string) string {
+	f.t.Helper()
+	tok, err := f.svc.Login(context.Background(), username, password, "192.0.2.1:1")
+	if err != nil {
+		f.t.Fatalf("login %s: %v", username, err)
+	}
+	return tok.AccessToken
+}
+
+func (f *oaFixture) principal(token string) auth.Principal {
+	f.t.Helper()
+	p, err := f.svc.Verify(token)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// oaCall is one request to check against the document.
+type oaCall struct {
+	method, path string // path with its query, e.g. /api/v1/orders?limit=1
+	token        string
+	body         any
+	header       map[string]string
+	status       int  // the status wanted
+	badRequest   bool // the request itself breaks the document (skip its validation)
+}
+
+// do sends c, checks the status, validates the request and the response
+// against the document and returns the response body.
+func (f *oaFixture) do(c oaCall) []byte {
+	t := f.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	build := func() *http.Request {
+		var rd io.Reader
+		if c.body != nil {
+			b, err := json.Marshal(c.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, c.method, f.ts.URL+c.path, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		for k, v := range c.header {
+			req.Header.Set(k, v)
+		}
+		return req
+	}
+	name := c.method + " " + c.path
+	req := build()
+	route, params, err := f.router.FindRoute(req)
+	if err != nil {
+		t.Fatalf("%s: not in the document: %v", name, err)
+	}
+	// The legacy router ignores a trailing slash; the ServeMux does not
+	// ("/api/v1/users/" is its own pattern): an exact path wins.
+	if item := f.doc.Paths.Value(req.URL.Path); item != nil && item.GetOperation(c.method) != nil && route.Path != req.URL.Path {
+		route = &routers.Route{Spec: f.doc, Path: req.URL.Path, PathItem: item, Method: c.method, Operation: item.GetOperation(c.method)}
+		params = map[string]string{}
+	}
+	f.covered[strings.ToUpper(route.Method)+" "+route.Path] = true
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
+	if !c.badRequest {
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			t.Errorf("%s: the request does not match the document: %v", name, err)
+		}
+	}
+	req = build()
+	in.Request = req
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var body []byte
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		_ = res.Body.Close() // the client's side of the WebSocket
+	} else {
+		body, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res.StatusCode != c.status {
+		t.Errorf("%s: status %d, want %d: %s", name, res.StatusCode, c.status, body)
+		return body
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
+		Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		t.Errorf("%s: %d answer does not match the document: %v\nbody: %.2000s", name, res.StatusCode, err, body)
+	}
+	return body
+}
+
+// muxPath turns a ServeMux pattern's path into an OpenAPI path.
+var multiWildcard = regexp.MustCompile(`\{([^}]+)\.\.\.\}`)
+
+func muxPath(p string) string {
+	p = strings.TrimSuffix(p, "{$}")
+	return multiWildcard.ReplaceAllString(p, "{$1}")
+}
+
+func TestOpenAPIRoutesMatchRegistered(t *testing.T) {
+	t.Parallel()
+	f := newOAFixture(t)
+	registered := map[string]bool{}
+	for _, p := range f.srv.mux.patterns {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok || strings.HasPrefix(path, " ") || !strings.HasPrefix(path, "/") {
+			t.Fatalf("pattern %q: want METHOD /path (no host, one space)", p)
+		}
+		registered[method+" "+muxPath(path)] = true
+	}
+	if len(registered) < 40 {
+		t.Fatalf("only %d routes recorded: %v", len(registered), f.srv.mux.patterns)
+	}
+	documented := map[string]bool{}
+	for path, item := range f.doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	var missing, extra []string
+	for r := range registered {
+		if !documented[r] {
+			missing = append(missing, r)
+		}
+	}
+	for r := range documented {
+		if !registered[r] {
+			extra = append(extra, r)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("registered but not documented: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("documented but not registered: %v", extra)
+	}
+
+	// The document is served, without a token, as the embedded bytes.
+	res, err := http.Get(f.ts.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" || !bytes.Equal(b, openAPIDoc) {
+		t.Fatalf("GET /api/v1/openapi.json: %d %q, %d bytes (want %d)", res.StatusCode, res.Header.Get("Content-Type"), len(b), len(openAPIDoc))
+	}
+}
+
+// wsHeaders are a WebSocket handshake's.
+func wsHeaders() map[string]string {
+	return map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+		"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+}
+
+func TestOpenAPIResponsesValidate(t *testing.T) {
+	t.Parallel()
+	f := newOAFixture(t)
+
+	// Every documented GET, as admin, with real path parameters.
+	pathValues := map[string]string{"{symbol}": url.PathEscape("NSE:NIFTY 50"), "{id}": f.orderID}
+	var gets []string
+	for path, item := range f.doc.Paths.Map() {
+		if item.Get != nil {
+			gets = append(gets, path)
+		}
+	}
+	sort.Strings(gets)
+	for _, path := range gets {
+		p := path
+		for k, v := range pathValues {
+			p = strings.ReplaceAll(p, k, v)
+		}
+		if strings.Contains(p, "{") {
+			t.Errorf("GET %s: no value for its path parameters", path)
+			continue
+		}
+		c := oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK}
+		if slices.Contains(f.doc.Paths.Value(path).Get.Tags, "websocket") {
+			c.header, c.status = wsHeaders(), http.StatusSwitchingProtocols
+			if path == "/api/v1/truedata/options/stream" {
+				c.path += "?symbol=NIFTY"
+			}
+		}
+		f.do(c)
+	}
+	for _, r := range gets {
+		if !f.covered["GET "+r] {
+			t.Errorf("GET %s was not exercised", r)
+		}
+	}
+
+	// Filters, paging and as-of answers.
+	for _, p := range []string{
+		"/api/v1/events?limit=2&type=TickReceived,OrderFilled&stream=tick-*&from=1",
+		"/api/v1/positions?account=acct-1&mode=paper&open=true&strategy=orb&symbol=NFO:NIFTY26NOVFUT",
+		fmt.Sprintf("/api/v1/positions?position=%d", f.head-1),
+		"/api/v1/positions?asOf=" + url.QueryEscape(time.Date(2026, 11, 20, 4, 0, 30, 0, time.UTC).Format(time.RFC3339)),
+		"/api/v1/orders?limit=1", "/api/v1/orders?status=REJECTED&account=acct-3",
+		"/api/v1/orders/" + f.rejectedID, fmt.Sprintf("/api/v1/orders/%s?position=%d", f.orderID, f.head),
+		"/api/v1/dashboard/trades?limit=1&after=1", "/api/v1/signals?limit=1&status=ACCEPTED", "/api/v1/signals?before=1000&source=orb",
+		"/api/v1/dashboard/summary?strategy=orb", "/api/v1/dashboard/summary?strategy=-&day=2026-11-20",
+		"/api/v1/dashboard/pnl?fill=true&account=acct-1", "/api/v1/dashboard/performance?strategy=orb&mode=paper",
+		"/api/v1/control/status?account=acct-1,acct-2", fmt.Sprintf("/api/v1/providers?position=%d", f.head),
+		"/api/v1/market-data/quote/NIFTY26NOVFUT", "/api/v1/monitoring/metrics?prefix=algoauto_", "/api/v1/errors/recent?limit=5",
+	} {
+		f.do(oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK})
+	}
+	var recent struct {
+		Errors []monitoring.ErrorEntry `json:"errors"`
+	}
+	if err := json.Unmarshal(f.do(oaCall{method: http.MethodGet, path: "/api/v1/errors/recent", token: f.admin, status: http.StatusOK}), &recent); err != nil || len(recent.Errors) == 0 {
+		t.Errorf("errors/recent: %+v %v, want the seeded warning", recent, err)
+	}
+	// A trader sees its own accounts.
+	for _, p := range []string{"/api/v1/positions", "/api/v1/orders", "/api/v1/signals", "/api/v1/dashboard/summary", "/api/v1/users/current"} {
+		f.do(oaCall{method: http.MethodGet, path: p, token: f.trader, status: http.StatusOK})
+	}
+
+	// Errors in the API's shape.
+	for _, c := range []oaCall{
+		{method: http.MethodGet, path: "/api/v1/positions", status: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/api/v1/positions", token: "not-a-token", status: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/api/v1/orders/no-such-order", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/api/v1/market-data/quote/NOPE", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/api/v1/positions?mode=demo", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/orders?position=%d", f.head+100), token: f.admin, status: http.StatusBadRequest},
+		{method: http.MethodGet, path: "/api/v1/dashboard/pnl?day=20-11-2026", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/events", token: f.trader, status: http.StatusForbidden},
+		{method: http.MethodGet, path: "/api/v1/positions?account=acct-2", token: f.trader, status: http.StatusForbidden},
+		{method: http.MethodPost, path: "/api/v1/projections/nope/rebuild", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodPost, path: "/api/v1/users", token: f.admin, body: map[string]string{"username": "trader1", "password": "whatever-1"}, status: http.StatusConflict},
+		{method: http.MethodPost, path: "/api/v1/users", token: f.admin, body: map[string]any{"username": "x", "extra": 1}, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodPut, path: "/api/v1/users/" + f.adminID + "/role", token: f.admin, body: map[string]string{"role": "viewer"}, status: http.StatusConflict},
+		{method: http.MethodPut, path: "/api/v1/users/nobody/role", token: f.admin, body: map[string]string{"role": "viewer"}, status: http.StatusNotFound},
+		{method: http.MethodPost, path: "/auth/login", body: map[string]string{"username": "admin", "password": "wrong-password"}, status: http.StatusUnauthorized},
+		{method: http.MethodPost, path: "/auth/login", body: map[string]string{"username": "ghost", "password": "wrong-password"}, status: http.StatusUnauthorized},
+		{method: http.MethodPost, path: "/auth/login", body: map[string]string{"username": "ghost", "password": "wrong-password"}, status: http.StatusUnauthorized},
+		{method: http.MethodPost, path: "/auth/login", body: map[string]string{"username": "ghost", "password": "wrong-password"}, status: http.StatusTooManyRequests},
+		{method: http.MethodPost, path: "/auth/refresh", body: map[string]string{"refresh_token": "nope"}, status: http.StatusUnauthorized},
+		// WebSocket refusals.
+		{method: http.MethodGet, path: "/ws", header: wsHeaders(), status: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/ws?access_token=bad", header: wsHeaders(), status: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/ws", token: f.admin, header: map[string]string{"Origin": "https://evil.example"}, status: http.StatusForbidden},
+		{method: http.MethodGet, path: "/ws", token: f.admin, status: http.StatusUpgradeRequired},
+		{method: http.MethodGet, path: "/api/v1/truedata/options/stream?symbol=no/such", token: f.admin, header: wsHeaders(), status: http.StatusBadRequest},
+	} {
+		f.do(c)
+	}
+
+	// 405 has no operation to validate against: check the shared response.
+	del, err := http.NewRequest(http.MethodDelete, f.ts.URL+"/api/v1/positions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Header.Set("Authorization", "Bearer "+f.admin)
+	resp, err := http.DefaultClient.Do(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" {
+		t.Fatalf("DELETE /api/v1/positions: %d %v allow %q", resp.StatusCode, err, resp.Header.Get("Allow"))
+	}
+	mna := f.doc.Components.Responses["MethodNotAllowed"].Value.Content.Get("application/json").Schema.Value
+	if err := mna.VisitJSON(v); err != nil {
+		t.Fatalf("405 answer %v does not match the document: %v", v, err)
+	}
+
+	// The trader holds oaMaxSockets sockets: one more is 429.
+	for i := range oaMaxSockets {
+		req, err := http.NewRequest(http.MethodGet, f.ts.URL+"/ws?access_token="+url.QueryEscape(f.trader), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, val := range wsHeaders() {
+			req.Header.Set(k, val)
+		}
+		sock, err := http.DefaultClient.Do(req)
+		if err != nil || sock.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("socket %d: %v %v", i, sock, err)
+		}
+		t.Cleanup(func() { sock.Body.Close() })
+	}
+	f.do(oaCall{method: http.MethodGet, path: "/ws?access_token=" + url.QueryEscape(f.trader), header: wsHeaders(), status: http.StatusTooManyRequests})
+
+	// Writes, then the session-ending ones.
+	var added auth.User
+	b := f.do(oaCall{method: http.MethodPost, path: "/api/v1/users/", token: f.admin, body: map[string]string{"username": "viewer1", "password": "viewer-password-1"}, status: http.StatusCreated})
+	if err := json.Unmarshal(b, &added); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []oaCall{
+		{method: http.MethodPost, path: "/api/v1/users", token: f.admin, body: map[string]string{"username": "trader2", "password": "trader-password-2", "role": "trader"}, status: http.StatusCreated},
+		{method: http.MethodPut, path: "/api/v1/users/" + added.ID + "/role", token: f.admin, body: map[string]string{"role": "trader"}, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/users/" + added.ID + "/accounts", token: f.admin, body: map[string]string{"account": "acct-9"}, status: http.StatusOK},
+		{method: http.MethodDelete, path: "/api/v1/users/" + added.ID + "/accounts/acct-9", token: f.admin, status: http.StatusOK},
+		{method: http.MethodDelete, path: "/api/v1/users/" + added.ID + "/accounts/paper-viewer1", token: f.admin, status: http.StatusBadRequest},
+		{method: http.MethodPost, path: "/api/v1/projections/positions/rebuild", token: f.admin, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/projections/positions/rebuild", token: f.trader, status: http.StatusForbidden},
+		{method: http.MethodPut, path: "/api/v1/users/settings", token: f.trader, body: map[string]any{"settings": map[string]string{"theme": "dark"}}, status: http.StatusOK},
+		{method: http.MethodGet, path: "/api/v1/users/settings", token: f.trader, status: http.StatusOK},
+		{method: http.MethodPut, path: "/api/v1/users/profile", token: f.trader, body: map[string]string{"old_password": "wrong-password", "new_password": "trader-password-2"}, status: http.StatusBadRequest},
+	} {
+		f.do(c)
+	}
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	b = f.do(oaCall{method: http.MethodPost, path: "/auth/login", body: map[string]string{"username": "viewer1", "password": "viewer-password-1"}, status: http.StatusOK})
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	b = f.do(oaCall{method: http.MethodPost, path: "/auth/refresh", body: map[string]string{"refresh_token": tok.RefreshToken}, status: http.StatusOK})
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	f.do(oaCall{method: http.MethodPost, path: "/auth/logout", token: tok.AccessToken, body: map[string]string{"refresh_token": tok.RefreshToken}, status: http.StatusOK})
+	f.do(oaCall{method: http.MethodGet, path: "/auth/verify", token: tok.AccessToken, status: http.StatusUnauthorized})
+	f.do(oaCall{method: http.MethodPut, path: "/api/v1/users/profile", token: f.trader, body: map[string]string{"old_password": oaTraderPassword, "new_password": "trader-password-2"}, status: http.StatusOK})
+	f.do(oaCall{method: http.MethodPost, path: "/auth/logout", token: f.admin, status: http.StatusOK})
+
+	// Every documented operation was exercised.
+	for path, item := range f.doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !f.covered[strings.ToUpper(method)+" "+path] {
+				t.Errorf("%s %s was not exercised", method, path)
+			}
+		}
+	}
+}

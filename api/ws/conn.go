@@ -1,0 +1,694 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+func newLimiter(r float64, burst int) *rate.Limiter { return rate.NewLimiter(rate.Limit(r), burst) }
+
+// sub is one room subscription of one connection.
+type sub struct {
+	c      *conn
+	room   room
+	legacy bool // subscribed in the seeds' form: MARKET_DATA messages
+	types  []string
+	stream string // events room: exact stream, or prefix when it ends in '*'
+
+	// guarded by c.mu
+	catchingUp bool
+	buf        []bus.Update // live updates held while catching up
+	overflow   bool         // buf exceeded MaxPending: catch up again from last
+	last       uint64       // last position delivered
+	gone       bool
+}
+
+// conn is one client socket.
+type conn struct {
+	hub     *Hub
+	ws      *websocket.Conn
+	id      Identity
+	ctx     context.Context
+	cancel  context.CancelFunc
+	limiter *rate.Limiter
+	subWG   sync.WaitGroup // catch-up goroutines
+
+	wake   chan struct{} // live items are pending
+	direct chan []byte   // encoded messages that go out before pending items
+
+	closeOnce sync.Once
+
+	mu          sync.Mutex
+	closeCode   websocket.StatusCode // a close asked for before the upgrade
+	closeReason string
+	slow        bool // closing for being too slow: nothing more is queued
+	subs        map[string]*sub
+	pending     []pendingItem
+	conflate    map[string]int    // room|key -> index in pending (conflated rooms)
+	dirty       map[string]uint64 // state rooms to refresh -> position that changed them
+	npending    int
+}
+
+type pendingItem struct {
+	s *sub
+	u bus.Update
+}
+
+// matches reports whether the subscription delivers u (room filters and
+// account scope).
+func (s *sub) matches(u *bus.Update) bool {
+	switch {
+	case s.room.name == RoomEvents:
+		if len(s.types) > 0 && !slices.Contains(s.types, u.Kind) {
+			return false
+		}
+		if s.stream != "" {
+			if p, ok := strings.CutSuffix(s.stream, "*"); ok {
+				return strings.HasPrefix(u.Key, p)
+			}
+			return u.Key == s.stream
+		}
+		return true
+	case s.room.kind == kindConflated:
+		return s.room.exchange == "" || strings.HasPrefix(u.Key, s.room.exchange+":")
+	case s.room.name == RoomProviders:
+		return true
+	}
+	return s.c.id.CanSee(u.Account)
+}
+
+// offer queues a live update for the client without blocking the hub.
+func (c *conn) offer(s *sub, u bus.Update) {
+	if !s.matches(&u) {
+		return
+	}
+	c.mu.Lock()
+	if s.gone || c.slow {
+		c.mu.Unlock()
+		return
+	}
+	if s.catchingUp {
+		if len(s.buf) >= c.hub.cfg.MaxPending {
+			s.buf, s.overflow = nil, true
+		} else if !s.overflow {
+			s.buf = append(s.buf, u)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if c.queueLocked(s, u) {
+		c.slow = true
+		c.pending, c.conflate, c.npending = nil, nil, 0
+		c.mu.Unlock()
+		c.hub.slowClosed.Add(1)
+		c.closeWith(websocket.StatusPolicyViolation, "client too slow: send queue full")
+		return
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queueLocked adds u to the pending batch; it reports true when the client
+// is too far behind.
+func (c *conn) queueLocked(s *sub, u bus.Update) bool {
+	if u.Position <= s.last {
+		return false
+	}
+	if s.room.kind == kindState {
+		if c.dirty == nil {
+			c.dirty = map[string]uint64{}
+		}
+		c.dirty[s.room.name] = max(c.dirty[s.room.name], u.Position)
+		return false
+	}
+	if s.room.kind == kindConflated {
+		k := s.room.name + "|" + u.Key
+		if i, ok := c.conflate[k]; ok {
+			c.pending[i].u = u
+			return false
+		}
+		if c.conflate == nil {
+			c.conflate = map[string]int{}
+		}
+		c.conflate[k] = len(c.pending)
+	}
+	c.pending = append(c.pending, pendingItem{s: s, u: u})
+	c.npending++
+	return c.npending > c.hub.cfg.MaxPending
+}
+
+// closeWith starts the close handshake with the client; the read loop then
+// ends and the connection's goroutines with it.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	ws := c.ws
+	if ws == nil { // not upgraded yet: serve closes it right after
+		c.closeCode, c.closeReason = code, reason
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.closeOnce.Do(func() {
+		c.hub.wg.Add(1)
+		go func() {
+			defer c.hub.wg.Done()
+			_ = ws.Close(code, reason)
+		}()
+	})
+}
+
+// send encodes m and queues it ahead of pending items; it blocks while the
+// queue is full, until the connection ends.
+func (c *conn) send(m serverMsg) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.hub.log.Error("websocket: encode message", "type", m.Type, "err", err)
+		return false
+	}
+	select {
+	case c.direct <- b:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+func (c *conn) sendError(code, msg string) {
+	c.send(serverMsg{Type: MsgError, Code: code, Message: msg})
+}
+
+// readLoop reads client messages until the socket ends.
+func (c *conn) readLoop() {
+	strikes := 0
+	for {
+		_, b, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if !c.limiter.Allow() {
+			strikes++
+			if strikes > c.hub.cfg.InboundBurst {
+				c.closeWith(websocket.StatusPolicyViolation, "too many messages")
+				return
+			}
+			c.sendError(ErrCodeRateLimited, "too many messages: slow down")
+			continue
+		}
+		var m clientMsg
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.sendError(ErrCodeBadMessage, "want a JSON object such as {\"type\":\"SUBSCRIBE\",\"room\":\"orders\"}")
+			continue
+		}
+		c.handle(m)
+	}
+}
+
+func (c *conn) handle(m clientMsg) {
+	switch strings.ToUpper(m.Type) {
+	case "PING":
+		c.send(serverMsg{Type: MsgPong, Time: time.Now().UTC().Format(time.RFC3339Nano)})
+	case "SUBSCRIBE":
+		legacy := false
+		if m.Room == "" && m.Symbol != "" {
+			m.Room, legacy = prefixMarket+m.Symbol, true
+		}
+		rm, err := parseRoom(m.Room)
+		if err != nil {
+			c.sendError(ErrCodeBadRoom, err.Error())
+			return
+		}
+		if rm.name == RoomEvents && !c.id.Admin {
+			c.sendError(ErrCodeForbidden, "the events room is for admins")
+			return
+		}
+		if rm.name == RoomEvents && m.Stream != "" {
+			if _, err := eventstore.ParseFilter(m.Stream, m.Types...); err != nil {
+				c.sendError(ErrCodeBadMessage, "stream: "+err.Error())
+				return
+			}
+		}
+		c.subscribe(rm, m, legacy)
+	case "UNSUBSCRIBE":
+		if m.Room == "" && m.Symbol != "" {
+			m.Room = prefixMarket + m.Symbol
+		}
+		rm, err := parseRoom(m.Room)
+		if err != nil {
+			c.sendError(ErrCodeBadRoom, err.Error())
+			return
+		}
+		c.unsubscribe(rm.name)
+	default:
+		c.sendError(ErrCodeBadMessage, "unknown type "+strconvQuote(m.Type)+": want SUBSCRIBE, UNSUBSCRIBE or PING")
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (c *conn) unsubscribe(name string) {
+	c.mu.Lock()
+	s := c.subs[name]
+	if s != nil {
+		s.gone = true
+		delete(c.subs, name)
+	}
+	c.mu.Unlock()
+	c.hub.unregister(c, name)
+}
+
+func (c *conn) subscribe(rm room, m clientMsg, legacy bool) {
+	c.unsubscribe(rm.name)
+	c.mu.Lock()
+	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
+		c.mu.Unlock()
+		c.sendError(ErrCodeTooMany, "too many subscriptions on one connection")
+		return
+	}
+	s := &sub{c: c, room: rm, legacy: legacy, types: m.Types, stream: m.Stream, catchingUp: true}
+	c.subs[rm.name] = s
+	c.mu.Unlock()
+	minPos := c.hub.head.Load()
+	c.hub.register(s)
+	c.subWG.Add(1)
+	go func() {
+		defer c.subWG.Done()
+		c.catchUp(s, m.Since, minPos)
+	}()
+}
+
+// catchUp sends the subscription's starting point (a snapshot, or the log
+// after since), then the live updates held meanwhile, then switches the
+// subscription to live. Every message of the room before the switch is in
+// c.direct before any live item of the room can be pending, and the writer
+// drains c.direct before pending items, so order holds.
+func (c *conn) catchUp(s *sub, since *uint64, minPos uint64) {
+	ctx := c.ctx
+	c.send(serverMsg{Type: MsgSubscribed, Room: s.room.name})
+	canReplay := s.room.kind == kindLog && c.hub.deps.Log != nil && c.hub.deps.Deriver != nil
+	fail := func(err error) {
+		if ctx.Err() == nil {
+			c.hub.log.Warn("websocket resume failed", "room", s.room.name, "err", err)
+			c.sendError(ErrCodeUnavailable, "resume failed: the event log is unavailable")
+		}
+	}
+	resumed := false
+	if since != nil && canReplay {
+		c.mu.Lock()
+		s.last = *since
+		c.mu.Unlock()
+		var err error
+		if resumed, err = c.replay(ctx, s, true); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if !resumed {
+		if !c.snapshot(ctx, s, minPos) {
+			return
+		}
+		// The read model may be behind what the hub already dispatched:
+		// the log closes that gap for rooms that deliver every change.
+		if canReplay {
+			if _, err := c.replay(ctx, s, false); err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	for {
+		c.mu.Lock()
+		if s.gone {
+			c.mu.Unlock()
+			return
+		}
+		if s.overflow {
+			s.overflow, s.buf = false, nil
+			c.mu.Unlock()
+			if !canReplay {
+				if !c.snapshot(ctx, s, c.hub.head.Load()) {
+					return
+				}
+				continue
+			}
+			if _, err := c.replay(ctx, s, false); err != nil {
+				fail(err)
+				return
+			}
+			continue
+		}
+		held := s.buf
+		s.buf = nil
+		if len(held) == 0 {
+			s.catchingUp = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		var items []bus.Update
+		for _, u := range held {
+			if u.Position > s.last {
+				items = append(items, u)
+			}
+		}
+		if !c.sendItems(s, items) {
+			return
+		}
+	}
+}
+
+// snapshot sends the room's SNAPSHOT; rooms without one start live from the
+// hub's current position.
+func (c *conn) snapshot(ctx context.Context, s *sub, minPos uint64) bool {
+	var (
+		data any
+		pos  = minPos
+		ok   bool
+		err  error
+	)
+	if c.hub.deps.Snapshot != nil {
+		wctx, cancel := context.WithTimeout(ctx, c.hub.cfg.SnapshotWait)
+		data, pos, ok, err = c.hub.deps.Snapshot(wctx, c.snapshotRoom(s), c.id, minPos)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.hub.log.Warn("websocket snapshot failed", "room", s.room.name, "err", err)
+				c.sendError(ErrCodeUnavailable, "snapshot of "+s.room.name+" failed: "+err.Error())
+			}
+			return false
+		}
+	}
+	if !ok {
+		data, pos = nil, minPos
+	}
+	c.mu.Lock()
+	s.last = pos
+	c.mu.Unlock()
+	return c.send(serverMsg{Type: MsgSnapshot, Room: s.room.name, Position: pos, Data: data})
+}
+
+// snapshotRoom names the room for the SnapshotFunc, with its exchange when
+// the client gave one.
+func (c *conn) snapshotRoom(s *sub) string {
+	if s.room.exchange != "" {
+		return prefixMarket + s.room.exchange + ":" + s.room.symbol
+	}
+	return s.room.name
+}
+
+// replay sends the room's changes after s.last from the log. With limit,
+// it returns false (and sends nothing more) when there are more than
+// MaxReplay and the room has a snapshot to send instead.
+func (c *conn) replay(ctx context.Context, s *sub, limit bool) (bool, error) {
+	filter := roomFilter(s)
+	limit = limit && s.room.name != RoomEvents && c.hub.deps.Snapshot != nil
+	c.mu.Lock()
+	after := s.last
+	c.mu.Unlock()
+	var held []bus.Update // with limit: nothing is sent until the end is in reach
+	for {
+		evs, err := c.hub.deps.Log.ReadAll(ctx, eventstore.ReadAllOptions{After: eventstore.Position(after), Count: 512, Filter: filter})
+		if err != nil {
+			return false, err
+		}
+		var items []bus.Update
+		for i := range evs {
+			ups, err := c.hub.deps.Deriver.Derive(ctx, &evs[i])
+			if err != nil {
+				continue
+			}
+			for _, u := range ups {
+				if u.Room == s.room.name && s.matches(&u) {
+					items = append(items, u)
+				}
+			}
+		}
+		if len(evs) > 0 {
+			after = uint64(evs[len(evs)-1].Position)
+		}
+		if limit {
+			held = append(held, items...)
+			if len(held) > c.hub.cfg.MaxReplay {
+				return false, nil
+			}
+		} else if len(items) > 0 && !c.sendItems(s, items) {
+			return false, ctx.Err()
+		}
+		if len(evs) < 512 {
+			break
+		}
+	}
+	if len(held) > 0 && !c.sendItems(s, held) {
+		return false, ctx.Err()
+	}
+	c.mu.Lock()
+	s.last = max(s.last, after)
+	c.mu.Unlock()
+	return true, nil
+}
+
+// roomFilter narrows the log read of a resume to the room's streams.
+func roomFilter(s *sub) eventstore.Filter {
+	switch s.room.name {
+	case RoomEvents:
+		f, _ := eventstore.ParseFilter(s.stream, s.types...)
+		return f
+	case RoomOrders:
+		return eventstore.Filter{StreamPrefix: "order-"}
+	case RoomTrades:
+		return eventstore.Filter{StreamPrefix: "order-", Types: []string{"OrderFilled"}}
+	case RoomSignals:
+		return eventstore.Filter{StreamPrefix: "signal-"}
+	case RoomControl:
+		return eventstore.Filter{StreamPrefix: "control-"}
+	}
+	return eventstore.Filter{}
+}
+
+// sendItems sends replayed or held items as the room's messages, advancing
+// s.last.
+func (c *conn) sendItems(s *sub, items []bus.Update) bool {
+	for _, m := range c.messages(s, items) {
+		if !c.send(m) {
+			return false
+		}
+	}
+	if len(items) > 0 {
+		c.mu.Lock()
+		s.last = max(s.last, items[len(items)-1].Position)
+		c.mu.Unlock()
+		c.hub.itemsOut.Add(uint64(len(items)))
+	}
+	return true
+}
+
+// messages renders a room's items: ORDER_UPDATE per order change,
+// MARKET_DATA per quote for seeds-form market subscriptions, otherwise one
+// UPDATE carrying the batch.
+func (c *conn) messages(s *sub, items []bus.Update) []serverMsg {
+	if len(items) == 0 {
+		return nil
+	}
+	switch {
+	case s.room.name == RoomOrders:
+		out := make([]serverMsg, len(items))
+		for i, u := range items {
+			out[i] = serverMsg{Type: MsgOrderUpdate, Room: s.room.name, Position: u.Position, Data: itemOf(u)}
+		}
+		return out
+	case s.legacy:
+		out := make([]serverMsg, len(items))
+		for i, u := range items {
+			var q struct {
+				Provider string `json:"provider"`
+			}
+			_ = json.Unmarshal(u.Data, &q)
+			out[i] = serverMsg{Type: MsgMarketData, Room: s.room.name, Position: u.Position, Provider: q.Provider, Symbol: s.room.symbol, Data: u.Data}
+		}
+		return out
+	}
+	var out []serverMsg
+	for chunk := range slices.Chunk(items, maxItemsPerMessage) {
+		data := make([]Item, len(chunk))
+		for i, u := range chunk {
+			data[i] = itemOf(u)
+		}
+		out = append(out, serverMsg{Type: MsgUpdate, Room: s.room.name, Position: chunk[len(chunk)-1].Position, Data: data})
+	}
+	return out
+}
+
+// maxItemsPerMessage keeps one UPDATE well under common client read
+// limits.
+const maxItemsPerMessage = 256
+
+func itemOf(u bus.Update) Item {
+	return Item{Position: u.Position, Kind: u.Kind, Key: u.Key, Account: u.Account, Data: u.Data}
+}
+
+// writeLoop writes direct messages at once and pending live items after
+// the batch window, and sends heartbeats.
+func (c *conn) writeLoop() {
+	hb := time.NewTicker(c.hub.cfg.Heartbeat)
+	defer hb.Stop()
+	var window *time.Timer
+	var windowC <-chan time.Time
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case b := <-c.direct:
+			if !c.write(b) {
+				return
+			}
+		case <-c.wake:
+			if windowC == nil {
+				if window == nil {
+					window = time.NewTimer(c.hub.cfg.BatchWindow)
+				} else {
+					window.Reset(c.hub.cfg.BatchWindow)
+				}
+				windowC = window.C
+			}
+		case <-windowC:
+			windowC = nil
+			if !c.flush() {
+				return
+			}
+		case <-hb.C:
+			if !c.write(mustJSON(serverMsg{Type: MsgHeartbeat, Time: time.Now().UTC().Format(time.RFC3339)})) {
+				return
+			}
+			go c.ping()
+		}
+	}
+}
+
+func (c *conn) ping() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout)
+	defer cancel()
+	if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+		c.closeWith(websocket.StatusPolicyViolation, "no pong")
+	}
+}
+
+func mustJSON(m serverMsg) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func (c *conn) write(b []byte) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		c.mu.Lock()
+		first := !c.slow
+		c.slow = true
+		c.mu.Unlock()
+		if first && errors.Is(err, context.DeadlineExceeded) {
+			c.hub.slowClosed.Add(1)
+			c.closeWith(websocket.StatusPolicyViolation, "client too slow: write timed out")
+		}
+		return false
+	}
+	c.hub.messagesOut.Add(1)
+	return true
+}
+
+// flush writes the pending batch: first every direct message queued so
+// far (they precede pending items of their room), then one message per
+// room, then fresh views of dirty state rooms.
+func (c *conn) flush() bool {
+	c.mu.Lock()
+	pending, dirty := c.pending, c.dirty
+	c.pending, c.conflate, c.dirty, c.npending = nil, nil, nil, 0
+	c.mu.Unlock()
+	for {
+		select {
+		case b := <-c.direct:
+			if !c.write(b) {
+				return false
+			}
+			continue
+		default:
+		}
+		break
+	}
+	var order []*sub
+	byRoom := map[*sub][]bus.Update{}
+	for _, p := range pending {
+		if p.s.gone {
+			continue
+		}
+		if _, ok := byRoom[p.s]; !ok {
+			order = append(order, p.s)
+		}
+		byRoom[p.s] = append(byRoom[p.s], p.u)
+	}
+	for _, s := range order {
+		items := byRoom[s]
+		c.mu.Lock()
+		s.last = max(s.last, items[len(items)-1].Position)
+		c.mu.Unlock()
+		for _, m := range c.messages(s, items) {
+			if !c.write(mustJSON(m)) {
+				return false
+			}
+		}
+		c.hub.itemsOut.Add(uint64(len(items)))
+	}
+	var retry bool
+	for name, pos := range dirty {
+		c.mu.Lock()
+		s := c.subs[name]
+		c.mu.Unlock()
+		if s == nil || c.hub.deps.Snapshot == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.SnapshotWait)
+		data, at, ok, err := c.hub.deps.Snapshot(ctx, name, c.id, pos)
+		cancel()
+		if err != nil || !ok {
+			if c.ctx.Err() != nil {
+				return false
+			}
+			retry = true
+			c.mu.Lock()
+			if c.dirty == nil {
+				c.dirty = map[string]uint64{}
+			}
+			c.dirty[name] = max(c.dirty[name], pos)
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Lock()
+		s.last = max(s.last, at)
+		c.mu.Unlock()
+		if !c.write(mustJSON(serverMsg{Type: MsgUpdate, Room: name, Position: at, Data: data})) {
+			return false
+		}
+	}
+	if retry {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}

@@ -1,0 +1,393 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// Config configures the hub; zero values take the defaults in brackets.
+type Config struct {
+	Logger *slog.Logger
+	// AllowedOrigins are exact origins ("https://dash.example.com") a
+	// browser may connect from; the request's own host is always allowed and
+	// requests without an Origin header (non-browser clients) are accepted.
+	AllowedOrigins []string
+	// MaxMessageBytes caps one inbound message [64 KiB].
+	MaxMessageBytes int64
+	// MaxConnsPerUser caps one user's open sockets [8].
+	MaxConnsPerUser int
+	// InboundRate and InboundBurst limit client messages per second [20, 40].
+	InboundRate  float64
+	InboundBurst int
+	// BatchWindow is how long live updates are gathered per room [50ms].
+	BatchWindow time.Duration
+	// Heartbeat is the HEARTBEAT and protocol ping interval [30s];
+	// PongTimeout how long a pong may take [10s].
+	Heartbeat   time.Duration
+	PongTimeout time.Duration
+	// WriteTimeout bounds one write to a client [5s].
+	WriteTimeout time.Duration
+	// MaxPending is how many live items may wait for one client before it
+	// counts as too slow and is closed [8192].
+	MaxPending int
+	// MaxReplay is how many changes a resume replays from the log before it
+	// answers with a fresh SNAPSHOT instead (rooms that have one) [10000].
+	MaxReplay int
+	// MaxSubscriptions caps the rooms of one connection [256].
+	MaxSubscriptions int
+	// SnapshotWait bounds the wait for a read model to reach the position
+	// the hub has already dispatched [2s].
+	SnapshotWait time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 10
+	}
+	if c.InboundRate <= 0 {
+		c.InboundRate = 20
+	}
+	def(&c.MaxConnsPerUser, 8)
+	def(&c.InboundBurst, 40)
+	def(&c.MaxPending, 8192)
+	def(&c.MaxReplay, 10_000)
+	def(&c.MaxSubscriptions, 256)
+	defd(&c.BatchWindow, 50*time.Millisecond)
+	defd(&c.Heartbeat, 30*time.Second)
+	defd(&c.PongTimeout, 10*time.Second)
+	defd(&c.WriteTimeout, 5*time.Second)
+	defd(&c.SnapshotWait, 2*time.Second)
+}
+
+// LogReader is the part of the event log the resume path reads.
+type LogReader interface {
+	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+}
+
+// SnapshotFunc answers a room's read model as the user may see it, and the
+// log position it reflects, which is at least minPos (the implementation
+// waits for its read model to get there). ok is false for rooms without a
+// snapshot.
+type SnapshotFunc func(ctx context.Context, room string, id Identity, minPos uint64) (data any, pos uint64, ok bool, err error)
+
+// Deps are the hub's collaborators.
+type Deps struct {
+	// Authenticate checks the upgrade request (Authorization header or
+	// access_token query parameter); required.
+	Authenticate func(r *http.Request) (Identity, error)
+	// Log and Deriver serve resumes ("since"); without them a resume
+	// answers with a snapshot.
+	Log     LogReader
+	Deriver *Deriver
+	// Snapshot serves SNAPSHOT messages and state-room views.
+	Snapshot SnapshotFunc
+}
+
+// Stats are the hub's counters for monitoring.
+type Stats struct {
+	Clients     int64
+	MessagesOut uint64
+	ItemsOut    uint64
+	SlowClosed  uint64
+	Dropped     uint64 // duplicate live updates ignored
+}
+
+// Hub fans live updates out to WebSocket clients.
+type Hub struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	rooms   map[string]map[*conn]*sub
+	users   map[string]map[*conn]struct{}
+	lastPos map[string]uint64 // per room: live dedupe
+	head    atomic.Uint64     // highest position dispatched
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	clients     atomic.Int64
+	messagesOut atomic.Uint64
+	itemsOut    atomic.Uint64
+	slowClosed  atomic.Uint64
+	dropped     atomic.Uint64
+}
+
+// NewHub returns a hub; call Run to feed it and ServeHTTP to accept
+// clients.
+func NewHub(cfg Config, deps Deps) *Hub {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{cfg: cfg, deps: deps, log: cfg.Logger, rooms: map[string]map[*conn]*sub{},
+		users: map[string]map[*conn]struct{}{}, lastPos: map[string]uint64{}, ctx: ctx, cancel: cancel}
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{Clients: h.clients.Load(), MessagesOut: h.messagesOut.Load(), ItemsOut: h.itemsOut.Load(),
+		SlowClosed: h.slowClosed.Load(), Dropped: h.dropped.Load()}
+}
+
+// Run dispatches updates until ctx ends or updates is closed, then closes
+// every client (status 1001, going away) and waits for their goroutines.
+func (h *Hub) Run(ctx context.Context, updates <-chan bus.Update) error {
+	defer h.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, ok := <-updates:
+			if !ok {
+				return nil
+			}
+			h.Dispatch(u)
+		}
+	}
+}
+
+// Close closes every client and waits for their goroutines; later upgrades
+// are refused with 503.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	var conns []*conn
+	for _, m := range h.users {
+		for c := range m {
+			conns = append(conns, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(websocket.StatusGoingAway, "server stopping")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second): // clients that do not answer the close
+	}
+	h.cancel()
+	<-done
+}
+
+// Dispatch hands one live update to the clients subscribed to its room.
+// Updates at or below the room's last dispatched position are duplicates
+// (several publishers, a redelivery) and are ignored.
+func (h *Hub) Dispatch(u bus.Update) {
+	h.mu.Lock()
+	if u.Position <= h.lastPos[u.Room] {
+		h.mu.Unlock()
+		h.dropped.Add(1)
+		return
+	}
+	h.lastPos[u.Room] = u.Position
+	if u.Position > h.head.Load() {
+		h.head.Store(u.Position)
+	}
+	subs := h.rooms[u.Room]
+	targets := make([]*sub, 0, len(subs))
+	for _, s := range subs {
+		targets = append(targets, s)
+	}
+	h.mu.Unlock()
+	for _, s := range targets {
+		s.c.offer(s, u)
+	}
+}
+
+// ServeHTTP upgrades GET /ws.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, nil) }
+
+// ServeOptionsStream upgrades GET /api/v1/truedata/options/stream?symbol=X:
+// a socket already subscribed to options:X (option-chain updates with
+// Greeks); it speaks the same protocol as /ws.
+func (h *Hub) ServeOptionsStream(w http.ResponseWriter, r *http.Request) {
+	sym := r.URL.Query().Get("symbol")
+	rm, err := parseRoom(prefixOptions + sym)
+	if sym == "" || err != nil {
+		httpError(w, http.StatusBadRequest, "invalid", "symbol: want an underlying such as NIFTY or BANKNIFTY")
+		return
+	}
+	h.serve(w, r, &rm)
+}
+
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"code":%q,"message":%q}}`+"\n", code, msg)
+}
+
+func (h *Hub) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if slices.Contains(h.cfg.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (h *Hub) serve(w http.ResponseWriter, r *http.Request, auto *room) {
+	if !h.originAllowed(r) {
+		httpError(w, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	if h.deps.Authenticate == nil {
+		httpError(w, http.StatusServiceUnavailable, "unavailable", "authentication is not configured")
+		return
+	}
+	id, err := h.deps.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		httpError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	}
+	c := &conn{hub: h, id: id, subs: map[string]*sub{}, wake: make(chan struct{}, 1), direct: make(chan []byte, 64),
+		limiter: newLimiter(h.cfg.InboundRate, h.cfg.InboundBurst)}
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "unavailable", "the server is stopping")
+		return
+	case len(h.users[id.UserID]) >= h.cfg.MaxConnsPerUser:
+		h.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		httpError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("at most %d WebSocket connections per user", h.cfg.MaxConnsPerUser))
+		return
+	}
+	if h.users[id.UserID] == nil {
+		h.users[id.UserID] = map[*conn]struct{}{}
+	}
+	h.users[id.UserID][c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+	defer h.removeConn(c)
+
+	// The HTTP server's read and write timeouts would otherwise end the
+	// hijacked connection; the hub keeps its own (write timeout, pongs).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin checked above
+	if err != nil {
+		h.log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	ws.SetReadLimit(h.cfg.MaxMessageBytes)
+	c.mu.Lock()
+	c.ws = ws
+	code, reason := c.closeCode, c.closeReason
+	c.mu.Unlock()
+	if code != 0 {
+		c.closeWith(code, reason)
+	}
+	h.clients.Add(1)
+	defer h.clients.Add(-1)
+	c.ctx, c.cancel = context.WithCancel(h.ctx)
+	defer c.cancel()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	if auto != nil {
+		c.subscribe(*auto, clientMsg{}, false)
+	}
+	c.readLoop()
+	c.cancel()
+	<-writerDone
+	c.subWG.Wait()
+	c.closeOnce.Do(func() { _ = ws.CloseNow() })
+}
+
+func (h *Hub) removeConn(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name := range c.subs {
+		if m := h.rooms[name]; m != nil {
+			delete(m, c)
+			if len(m) == 0 {
+				delete(h.rooms, name)
+			}
+		}
+	}
+	if m := h.users[c.id.UserID]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(h.users, c.id.UserID)
+		}
+	}
+}
+
+// CloseUser closes every socket of a user (logout, revoked session), with
+// status 1008 and reason "session revoked".
+func (h *Hub) CloseUser(userID string) {
+	h.mu.RLock()
+	conns := make([]*conn, 0, len(h.users[userID]))
+	for c := range h.users[userID] {
+		conns = append(conns, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		c.closeWith(websocket.StatusPolicyViolation, "session revoked")
+	}
+}
+
+// register adds s to its room's live set.
+func (h *Hub) register(s *sub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.rooms[s.room.name]
+	if m == nil {
+		m = map[*conn]*sub{}
+		h.rooms[s.room.name] = m
+	}
+	m[s.c] = s
+}
+
+func (h *Hub) unregister(c *conn, name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.rooms[name]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(h.rooms, name)
+		}
+	}
+}
+
+var errNoSnapshot = errors.New("no snapshot for this room")

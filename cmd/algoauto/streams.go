@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/api/auth"
+	"github.com/algoauto/algoauto/api/ws"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+	"github.com/algoauto/algoauto/monitoring"
+	"github.com/algoauto/algoauto/projections"
+)
+
+// streams is the live path to WebSocket clients: a feed that follows the
+// log and publishes room updates on the bus, and the hub that consumes
+// them. With a shared bus (NATS, Redis) every node's hub sees every node's
+// updates; the hub drops duplicates by position.
+type streams struct {
+	hub    *ws.Hub
+	ps     *bus.PubSub
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type streamsConfig struct {
+	Bus         string
+	Origins     []string
+	BatchWindow time.Duration
+}
+
+func startStreams(ctx context.Context, cfg streamsConfig, st eventstore.Store, reg *codec.Registry, runner *projections.Runner,
+	authenticate func(*http.Request) (ws.Identity, error), mon *monitoring.Monitor, log *slog.Logger) (*streams, error) {
+	ps, err := bus.Open(ctx, cfg.Bus, log.With("component", "bus"))
+	if err != nil {
+		return nil, configErr(fmt.Errorf("--bus: %w", err))
+	}
+	head, err := st.Head(ctx)
+	if err != nil {
+		_ = ps.Close()
+		return nil, err
+	}
+	d := ws.NewDeriver(reg, st)
+	hub := ws.NewHub(ws.Config{Logger: log.With("component", "ws"), AllowedOrigins: cfg.Origins, BatchWindow: cfg.BatchWindow},
+		ws.Deps{Authenticate: authenticate, Log: st, Deriver: d, Snapshot: ws.NewSnapshots(runner).Snapshot})
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	updates, err := bus.SubscribeUpdates(sctx, ps.Subscriber(), bus.UpdatesTopic)
+	if err != nil {
+		cancel()
+		_ = ps.Close()
+		return nil, fmt.Errorf("bus: subscribe: %w", err)
+	}
+	s := &streams{hub: hub, ps: ps, cancel: cancel}
+	s.wg.Go(func() { _ = hub.Run(sctx, updates) })
+	s.wg.Go(func() {
+		for sctx.Err() == nil {
+			err := ws.Feed(sctx, st, head, d, log, func(ctx context.Context, ups []bus.Update) error {
+				return bus.PublishUpdates(ctx, ps.Publisher(), bus.UpdatesTopic, ups...)
+			})
+			if err == nil || sctx.Err() != nil {
+				return
+			}
+			log.Warn("websocket feed stopped; restarting from the log head", "err", err)
+			select {
+			case <-sctx.Done():
+			case <-time.After(time.Second):
+			}
+			if h, err := st.Head(sctx); err == nil {
+				head = h // clients resume the missed part from the log
+			}
+		}
+	})
+	mon.Gauge("algoauto_ws_clients", "Open WebSocket connections.", func() float64 { return float64(hub.Stats().Clients) })
+	mon.Counter("algoauto_ws_messages_out_total", "WebSocket messages written to clients.", func() float64 { return float64(hub.Stats().MessagesOut) })
+	mon.Counter("algoauto_ws_items_out_total", "Room changes delivered to WebSocket clients (an UPDATE carries several).", func() float64 { return float64(hub.Stats().ItemsOut) })
+	mon.Counter("algoauto_ws_slow_closed_total", "WebSocket clients closed for not keeping up.", func() float64 { return float64(hub.Stats().SlowClosed) })
+	log.Info("websocket hub ready", "bus", ps.String())
+	return s, nil
+}
+
+// stop closes every client (1001), then the bus (which releases a feed
+// blocked in a publish), then waits for the feed and the hub.
+func (s *streams) stop(log *slog.Logger) {
+	s.hub.Close()
+	s.cancel()
+	if err := s.ps.Close(); err != nil {
+		log.Warn("closing the bus", "err", err)
+	}
+	s.wg.Wait()
+}
+
+// wsIdentity authenticates WebSocket upgrades with the auth service (the
+// Authorization header, or the access_token query parameter browsers use).
+func wsIdentity(svc *auth.Service) func(*http.Request) (ws.Identity, error) {
+	return func(r *http.Request) (ws.Identity, error) {
+		p, err := svc.Authenticate(r)
+		if err != nil {
+			return ws.Identity{}, err
+		}
+		return ws.Identity{UserID: p.UserID, Username: p.Username, Role: string(p.Role), Admin: p.AllAccounts, Accounts: p.Accounts}, nil
+	}
+}
