@@ -128,8 +128,8 @@ func serveInProcess(t *testing.T, args ...string) (base string, stderr *syncBuff
 		}
 		select {
 		case code = <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("serve did not return within 10s of its context ending; log:\n%s", stderr.String())
+		case <-time.After(30 * time.Second): // a hang detector; the machine may be loaded
+			t.Fatalf("serve did not return within 30s of its context ending; log:\n%s", stderr.String())
 		}
 		t.Logf("serve stopped %v after cancel", time.Since(start).Round(time.Millisecond))
 		return code
@@ -170,7 +170,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t0 := time.Now()
 	waitReady(t, base)
 	t.Logf("ready after %v", time.Since(t0))
-	waitFor(t, 60*time.Second, "head == 200000 (+ auth events)", func() bool { return head(t, base) == limit+authEvents })
+	waitFor(t, 3*time.Minute, "head == 200000 (+ auth events)", func() bool { return head(t, base) == limit+authEvents })
 	t.Logf("head after %v", time.Since(t0))
 
 	// The audit API serves what was recorded.
