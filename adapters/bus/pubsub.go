@@ -13,7 +13,8 @@ package bus
 //     stalls the publisher until its subscription ends (hubs must keep
 //     reading and conflate).
 //   - "nats://[user:pass@]host:port[?stream=ALGOAUTO_BUS&max_age=1h&storage=file]":
-//     watermill-nats/v2 (pkg/nats) with JetStream. All topics share one
+//     watermill-nats/v2 (pkg/nats) publishes with JetStream; subscriptions
+//     are nats.go's own (natsSubscriber). All topics share one
 //     stream (default ALGOAUTO_BUS, subjects "ALGOAUTO_BUS.>", topic T is
 //     subject "ALGOAUTO_BUS.T"), created by Open when missing with file
 //     storage, limits retention and a max age of 1 hour (discard old), so the

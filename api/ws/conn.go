@@ -549,6 +549,7 @@ func (c *conn) writeLoop() {
 	defer hb.Stop()
 	var window *time.Timer
 	var windowC <-chan time.Time
+	wake := c.wake // nil while a batch window is open: no wake-up per item
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -557,7 +558,8 @@ func (c *conn) writeLoop() {
 			if !c.write(b) {
 				return
 			}
-		case <-c.wake:
+		case <-wake:
+			wake = nil
 			if windowC == nil {
 				if window == nil {
 					window = time.NewTimer(c.hub.cfg.BatchWindow)
@@ -567,7 +569,7 @@ func (c *conn) writeLoop() {
 				windowC = window.C
 			}
 		case <-windowC:
-			windowC = nil
+			windowC, wake = nil, c.wake
 			if !c.flush() {
 				return
 			}
