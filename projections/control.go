@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -69,7 +68,6 @@ type AccountControl struct {
 }
 
 type controlState struct {
-	Position uint64                     `json:"position"`
 	Accounts map[string]*AccountControl `json:"accounts"`
 	Bad      int64                      `json:"bad_events"`
 }
@@ -77,14 +75,13 @@ type controlState struct {
 // Control folds the control family (domain/control.go) into each account's
 // trading state, mode, strategies, risk limits and kill switch.
 type Control struct {
+	state[controlState]
 	reg *codec.Registry
-	mu  sync.RWMutex
-	st  controlState
 }
 
 // NewControl returns an empty control projection decoding with reg.
 func NewControl(reg *codec.Registry) *Control {
-	return &Control{reg: reg, st: controlState{Accounts: map[string]*AccountControl{}}}
+	return &Control{state: state[controlState]{st: controlState{Accounts: map[string]*AccountControl{}}}, reg: reg}
 }
 
 // Name implements Projection.
@@ -118,7 +115,7 @@ func (c *Control) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 		}
 		c.apply(de, ev)
 	}
-	c.st.Position = max(c.st.Position, uint64(upTo))
+	c.advance(upTo)
 }
 
 func (c *Control) account(name string) *AccountControl {
@@ -183,42 +180,22 @@ func (c *Control) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 	a.Position = pos
 }
 
-// Position implements Projection.
-func (c *Control) Position() eventstore.Position {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return eventstore.Position(c.st.Position)
-}
-
-// MarshalState implements Projection.
-func (c *Control) MarshalState() ([]byte, eventstore.Position, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	b, err := json.Marshal(&c.st)
-	return b, eventstore.Position(c.st.Position), err
-}
-
 // UnmarshalState implements Projection.
 func (c *Control) UnmarshalState(b []byte) error {
-	var st controlState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("control state: %w", err)
-	}
-	if st.Accounts == nil {
-		st.Accounts = map[string]*AccountControl{}
-	}
-	for name, a := range st.Accounts {
-		if a == nil {
-			return fmt.Errorf("control state: account %q is null", name)
+	return c.load(b, "control", controlState{}, func(st *controlState) error {
+		if st.Accounts == nil {
+			st.Accounts = map[string]*AccountControl{}
 		}
-		if a.Strategies == nil {
-			a.Strategies = []EnabledStrategy{}
+		for name, a := range st.Accounts {
+			if a == nil {
+				return fmt.Errorf("account %q is null", name)
+			}
+			if a.Strategies == nil {
+				a.Strategies = []EnabledStrategy{}
+			}
 		}
-	}
-	c.mu.Lock()
-	c.st = st
-	c.mu.Unlock()
-	return nil
+		return nil
+	})
 }
 
 // List returns copies of the accounts' control status, sorted by account
@@ -236,5 +213,5 @@ func (c *Control) List(accounts []string) ([]AccountControl, eventstore.Position
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b AccountControl) int { return strings.Compare(a.Account, b.Account) })
-	return out, eventstore.Position(c.st.Position)
+	return out, c.at()
 }

@@ -2,10 +2,8 @@ package projections
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -70,24 +68,22 @@ type Trade struct {
 }
 
 type ordersState struct {
-	Position uint64            `json:"position"`
-	Orders   map[string]*Order `json:"orders"`
-	Trades   []Trade           `json:"trades"` // in log order
-	Orphans  int64             `json:"orphan_events"`
-	Bad      int64             `json:"bad_events"`
+	Orders  map[string]*Order `json:"orders"`
+	Trades  []Trade           `json:"trades"` // in log order
+	Orphans int64             `json:"orphan_events"`
+	Bad     int64             `json:"bad_events"`
 }
 
 // Orders folds the order family into an order book with history and a
 // trade list.
 type Orders struct {
+	state[ordersState]
 	reg *codec.Registry
-	mu  sync.RWMutex
-	st  ordersState
 }
 
 // NewOrders returns an empty order book decoding with reg.
 func NewOrders(reg *codec.Registry) *Orders {
-	return &Orders{reg: reg, st: ordersState{Orders: map[string]*Order{}, Trades: []Trade{}}}
+	return &Orders{state: state[ordersState]{st: ordersState{Orders: map[string]*Order{}, Trades: []Trade{}}}, reg: reg}
 }
 
 // Name implements Projection.
@@ -120,7 +116,7 @@ func (o *Orders) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position)
 		}
 		o.apply(de, ev)
 	}
-	o.st.Position = max(o.st.Position, uint64(upTo))
+	o.advance(upTo)
 }
 
 func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
@@ -201,37 +197,17 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 	}
 }
 
-// Position implements Projection.
-func (o *Orders) Position() eventstore.Position {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return eventstore.Position(o.st.Position)
-}
-
-// MarshalState implements Projection.
-func (o *Orders) MarshalState() ([]byte, eventstore.Position, error) {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	b, err := json.Marshal(&o.st)
-	return b, eventstore.Position(o.st.Position), err
-}
-
 // UnmarshalState implements Projection.
 func (o *Orders) UnmarshalState(b []byte) error {
-	var st ordersState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("orders state: %w", err)
-	}
-	if st.Orders == nil {
-		st.Orders = map[string]*Order{}
-	}
-	if st.Trades == nil {
-		st.Trades = []Trade{}
-	}
-	o.mu.Lock()
-	o.st = st
-	o.mu.Unlock()
-	return nil
+	return o.load(b, "orders", ordersState{}, func(st *ordersState) error {
+		if st.Orders == nil {
+			st.Orders = map[string]*Order{}
+		}
+		if st.Trades == nil {
+			st.Trades = []Trade{}
+		}
+		return nil
+	})
 }
 
 // OrderQuery selects orders or trades. Accounts nil means every account;
@@ -262,7 +238,7 @@ func (o *Orders) Order(id string, accounts []string) (Order, eventstore.Position
 	}
 	c := *ord
 	c.History = slices.Clone(ord.History)
-	return c, eventstore.Position(o.st.Position), true
+	return c, o.at(), true
 }
 
 // List returns the orders q selects in creation order (by the position of
@@ -287,7 +263,7 @@ func (o *Orders) List(q OrderQuery) ([]Order, eventstore.Position) {
 		c.History = nil
 		out = append(out, c)
 	}
-	return out, eventstore.Position(o.st.Position)
+	return out, o.at()
 }
 
 // Trades returns the fills q selects in log order, after q.After, at most
@@ -313,5 +289,5 @@ func (o *Orders) Trades(q OrderQuery) ([]Trade, eventstore.Position) {
 			}
 		}
 	}
-	return out, eventstore.Position(o.st.Position)
+	return out, o.at()
 }

@@ -2,13 +2,11 @@ package projections
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -169,7 +167,6 @@ type pnlOrder struct {
 }
 
 type pnlState struct {
-	Position   uint64                  `json:"position"`
 	Config     pnlSettings             `json:"config"`
 	LastMinute int64                   `json:"last_minute"` // the latest event minute folded
 	Books      map[string]*pnlBook     `json:"books"`
@@ -177,19 +174,19 @@ type pnlState struct {
 	Last       map[string]domain.Price `json:"last"`   // "EXCHANGE:SYMBOL" -> last price
 	Orphans    int64                   `json:"orphan_fills"`
 	Bad        int64                   `json:"bad_events"`
+
+	// held indexes the strategy books by the instruments they have held
+	// (sorted keys); derived from Books (not encoded).
+	held map[string][]string
 }
 
 // PnL is the pnl projection.
 type PnL struct {
+	state[pnlState]
 	reg *codec.Registry
 	cfg pnlSettings
-	mu  sync.RWMutex
-	st  pnlState
-	// held indexes the strategy books by the instruments they have held
-	// (sorted keys); derived from the state, rebuilt on UnmarshalState.
-	held map[string][]string
-	dec  codec.TickDecoder
-	t    domain.Tick
+	dec codec.TickDecoder
+	t   domain.Tick
 }
 
 // NewPnL returns an empty pnl projection decoding with reg.
@@ -207,14 +204,14 @@ func NewPnL(reg *codec.Registry, cfg PnLConfig) *PnL {
 	}
 	p := &PnL{reg: reg, cfg: s}
 	p.st = p.empty()
-	p.held = map[string][]string{}
 	return p
 }
 
 func (p *PnL) empty() pnlState {
 	c := p.cfg
 	c.Capital = maps.Clone(p.cfg.Capital)
-	return pnlState{Config: c, Books: map[string]*pnlBook{}, Orders: map[string]*pnlOrder{}, Last: map[string]domain.Price{}}
+	return pnlState{Config: c, Books: map[string]*pnlBook{}, Orders: map[string]*pnlOrder{}, Last: map[string]domain.Price{},
+		held: map[string][]string{}}
 }
 
 // Name implements Projection.
@@ -288,7 +285,7 @@ func (p *PnL) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
 			}
 		}
 	}
-	p.st.Position = max(p.st.Position, uint64(upTo))
+	p.advance(upTo)
 }
 
 func (p *PnL) book(key string, mk func() *pnlBook) *pnlBook {
@@ -317,9 +314,9 @@ func (p *PnL) intent(e *domain.OrderIntentRecorded) {
 }
 
 func (p *PnL) index(inst, key string) {
-	keys := p.held[inst]
+	keys := p.st.held[inst]
 	if i, found := slices.BinarySearch(keys, key); !found {
-		p.held[inst] = slices.Insert(keys, i, key)
+		p.st.held[inst] = slices.Insert(keys, i, key)
 	}
 }
 
@@ -387,7 +384,7 @@ func (p *PnL) tick(inst string, tk *domain.Tick) {
 	} else {
 		p.st.Last[strings.Clone(inst)] = tk.LTP
 	}
-	for _, key := range p.held[inst] {
+	for _, key := range p.st.held[inst] {
 		b := p.st.Books[key]
 		if !holdsOpen(b, inst) {
 			continue
@@ -467,73 +464,53 @@ func (p *PnL) record(b *pnlBook) {
 	tot.Realized, tot.Unrealized, tot.Charges, tot.Net = pt.R, pt.U, pt.C, d.net(pt)
 }
 
-// Position implements Projection.
-func (p *PnL) Position() eventstore.Position {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return eventstore.Position(p.st.Position)
-}
-
-// MarshalState implements Projection.
-func (p *PnL) MarshalState() ([]byte, eventstore.Position, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	b, err := json.Marshal(&p.st)
-	return b, eventstore.Position(p.st.Position), err
-}
-
 // UnmarshalState implements Projection. It refuses a state folded with
 // another configuration (capital or days kept).
 func (p *PnL) UnmarshalState(b []byte) error {
-	st := p.empty()
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("pnl state: %w", err)
-	}
-	if st.Config.PaperCapital != p.cfg.PaperCapital || st.Config.LiveCapital != p.cfg.LiveCapital ||
-		st.Config.KeepDays != p.cfg.KeepDays || !maps.Equal(st.Config.Capital, p.cfg.Capital) {
-		return fmt.Errorf("pnl state: folded with another configuration (%+v, this one is %+v)", st.Config, p.cfg)
-	}
-	held := map[string][]string{}
-	for key, bk := range st.Books {
-		if bk == nil {
-			return fmt.Errorf("pnl state: book %q is null", key)
+	return p.load(b, "pnl", p.empty(), func(st *pnlState) error {
+		if st.Config.PaperCapital != p.cfg.PaperCapital || st.Config.LiveCapital != p.cfg.LiveCapital ||
+			st.Config.KeepDays != p.cfg.KeepDays || !maps.Equal(st.Config.Capital, p.cfg.Capital) {
+			return fmt.Errorf("folded with another configuration (%+v, this one is %+v)", st.Config, p.cfg)
 		}
-		if bk.Total {
-			continue
-		}
-		if bk.Positions == nil {
-			bk.Positions = map[string]*Position{}
-		}
-		for _, pos := range bk.Positions {
-			inst := pos.Exchange + ":" + pos.Symbol
-			if !slices.Contains(held[inst], key) {
-				held[inst] = append(held[inst], key)
+		st.held = map[string][]string{}
+		for key, bk := range st.Books {
+			if bk == nil {
+				return fmt.Errorf("book %q is null", key)
+			}
+			if bk.Total {
+				continue
+			}
+			if bk.Positions == nil {
+				bk.Positions = map[string]*Position{}
+			}
+			for _, pos := range bk.Positions {
+				inst := pos.Exchange + ":" + pos.Symbol
+				if !slices.Contains(st.held[inst], key) {
+					st.held[inst] = append(st.held[inst], key)
+				}
 			}
 		}
-	}
-	for _, keys := range held {
-		slices.Sort(keys)
-	}
-	for _, bk := range st.Books {
-		for _, d := range bk.Days {
-			if d.Points == nil {
-				d.Points = []pnlPoint{}
+		for _, keys := range st.held {
+			slices.Sort(keys)
+		}
+		for _, bk := range st.Books {
+			for _, d := range bk.Days {
+				if d.Points == nil {
+					d.Points = []pnlPoint{}
+				}
 			}
 		}
-	}
-	if st.Orders == nil {
-		st.Orders = map[string]*pnlOrder{}
-	}
-	if st.Last == nil {
-		st.Last = map[string]domain.Price{}
-	}
-	if st.Books == nil {
-		st.Books = map[string]*pnlBook{}
-	}
-	p.mu.Lock()
-	p.st, p.held = st, held
-	p.mu.Unlock()
-	return nil
+		if st.Orders == nil {
+			st.Orders = map[string]*pnlOrder{}
+		}
+		if st.Last == nil {
+			st.Last = map[string]domain.Price{}
+		}
+		if st.Books == nil {
+			st.Books = map[string]*pnlBook{}
+		}
+		return nil
+	})
 }
 
 // PnLQuery selects books. Accounts nil means every account (callers scope
@@ -617,7 +594,7 @@ func (p *PnL) LatestDay() string {
 func (p *PnL) Series(q PnLQuery) ([]PnLPoint, eventstore.Position) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	pos := eventstore.Position(p.st.Position)
+	pos := p.at()
 	day, err := p.day(q.Day)
 	if err != nil {
 		return []PnLPoint{}, pos
@@ -797,7 +774,7 @@ type Summary struct {
 func (p *PnL) Summaries(q PnLQuery) ([]Summary, string, eventstore.Position, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	pos := eventstore.Position(p.st.Position)
+	pos := p.at()
 	day, err := p.day(q.Day)
 	if err != nil {
 		return nil, "", pos, fmt.Errorf("%w: %q", ErrBadDay, q.Day)
@@ -867,5 +844,5 @@ func (p *PnL) Performance(q PnLQuery) ([]AccountPerformance, eventstore.Position
 		}
 		out = append(out, ap)
 	}
-	return out, eventstore.Position(p.st.Position)
+	return out, p.at()
 }

@@ -1,13 +1,10 @@
 package projections
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"math/bits"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
@@ -138,7 +135,6 @@ type orderRef struct {
 }
 
 type positionsState struct {
-	Position  uint64                  `json:"position"`
 	Positions map[string]*Position    `json:"positions"` // by positionKey
 	Orders    map[string]orderRef     `json:"orders"`    // order id -> its position
 	Last      map[string]domain.Price `json:"last"`      // "EXCHANGE:SYMBOL" -> last price
@@ -149,16 +145,16 @@ type positionsState struct {
 // Positions folds order intents and fills into positions, and ticks into
 // the last prices that value them.
 type Positions struct {
+	state[positionsState]
 	reg *codec.Registry
-	mu  sync.RWMutex
-	st  positionsState
 	dec codec.TickDecoder
 	t   domain.Tick
 }
 
 // NewPositions returns an empty positions projection decoding with reg.
 func NewPositions(reg *codec.Registry) *Positions {
-	return &Positions{reg: reg, st: positionsState{Positions: map[string]*Position{}, Orders: map[string]orderRef{}, Last: map[string]domain.Price{}}}
+	st := positionsState{Positions: map[string]*Position{}, Orders: map[string]orderRef{}, Last: map[string]domain.Price{}}
+	return &Positions{state: state[positionsState]{st: st}, reg: reg}
 }
 
 // Name implements Projection.
@@ -204,7 +200,7 @@ func (p *Positions) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Positi
 			p.applyOrder(de, uint64(ev.Position))
 		}
 	}
-	p.st.Position = max(p.st.Position, uint64(upTo))
+	p.advance(upTo)
 }
 
 func (p *Positions) applyOrder(de domain.Event, pos uint64) {
@@ -239,40 +235,20 @@ func (p *Positions) applyOrder(de domain.Event, pos uint64) {
 	}
 }
 
-// Position implements Projection.
-func (p *Positions) Position() eventstore.Position {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return eventstore.Position(p.st.Position)
-}
-
-// MarshalState implements Projection.
-func (p *Positions) MarshalState() ([]byte, eventstore.Position, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	b, err := json.Marshal(&p.st)
-	return b, eventstore.Position(p.st.Position), err
-}
-
 // UnmarshalState implements Projection.
 func (p *Positions) UnmarshalState(b []byte) error {
-	var st positionsState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("positions state: %w", err)
-	}
-	if st.Positions == nil {
-		st.Positions = map[string]*Position{}
-	}
-	if st.Orders == nil {
-		st.Orders = map[string]orderRef{}
-	}
-	if st.Last == nil {
-		st.Last = map[string]domain.Price{}
-	}
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	return nil
+	return p.load(b, "positions", positionsState{}, func(st *positionsState) error {
+		if st.Positions == nil {
+			st.Positions = map[string]*Position{}
+		}
+		if st.Orders == nil {
+			st.Orders = map[string]orderRef{}
+		}
+		if st.Last == nil {
+			st.Last = map[string]domain.Price{}
+		}
+		return nil
+	})
 }
 
 // PositionView is a position as the API shows it: the stored fields plus
@@ -330,5 +306,5 @@ func (p *Positions) List(q PositionQuery) ([]PositionView, eventstore.Position) 
 		}
 		out = append(out, v)
 	}
-	return out, eventstore.Position(p.st.Position)
+	return out, p.at()
 }

@@ -1,11 +1,9 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -103,23 +101,21 @@ func (h *ProviderHealth) count(t time.Time) {
 }
 
 type providersState struct {
-	Position  uint64                     `json:"position"`
 	Providers map[string]*ProviderHealth `json:"providers"`
 	Bad       int64                      `json:"bad_events"`
 }
 
 // Providers folds ticks and feed incidents into each provider's health.
 type Providers struct {
+	state[providersState]
 	reg *codec.Registry
-	mu  sync.RWMutex
-	st  providersState
 	dec codec.TickDecoder
 	t   domain.Tick
 }
 
 // NewProviders returns an empty provider-health projection decoding with reg.
 func NewProviders(reg *codec.Registry) *Providers {
-	return &Providers{reg: reg, st: providersState{Providers: map[string]*ProviderHealth{}}}
+	return &Providers{state: state[providersState]{st: providersState{Providers: map[string]*ProviderHealth{}}}, reg: reg}
 }
 
 // Name implements Projection.
@@ -165,7 +161,7 @@ func (p *Providers) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Positi
 			p.incident(de, pos)
 		}
 	}
-	p.st.Position = max(p.st.Position, uint64(upTo))
+	p.advance(upTo)
 }
 
 func (p *Providers) tick(t *domain.Tick, pos uint64) {
@@ -224,42 +220,22 @@ func (p *Providers) incident(de domain.Event, pos uint64) {
 	}
 }
 
-// Position implements Projection.
-func (p *Providers) Position() eventstore.Position {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return eventstore.Position(p.st.Position)
-}
-
-// MarshalState implements Projection.
-func (p *Providers) MarshalState() ([]byte, eventstore.Position, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	b, err := json.Marshal(&p.st)
-	return b, eventstore.Position(p.st.Position), err
-}
-
 // UnmarshalState implements Projection.
 func (p *Providers) UnmarshalState(b []byte) error {
-	var st providersState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("providers state: %w", err)
-	}
-	if st.Providers == nil {
-		st.Providers = map[string]*ProviderHealth{}
-	}
-	for name, h := range st.Providers {
-		if h == nil {
-			return fmt.Errorf("providers state: provider %q is null", name)
+	return p.load(b, "providers", providersState{}, func(st *providersState) error {
+		if st.Providers == nil {
+			st.Providers = map[string]*ProviderHealth{}
 		}
-		if len(h.Window) != rateWindow {
-			return fmt.Errorf("providers state: provider %q has a rate window of %d seconds, want %d", name, len(h.Window), rateWindow)
+		for name, h := range st.Providers {
+			if h == nil {
+				return fmt.Errorf("provider %q is null", name)
+			}
+			if len(h.Window) != rateWindow {
+				return fmt.Errorf("provider %q has a rate window of %d seconds, want %d", name, len(h.Window), rateWindow)
+			}
 		}
-	}
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	return nil
+		return nil
+	})
 }
 
 // List returns copies of the providers' health sorted by name, and the log
@@ -279,5 +255,5 @@ func (p *Providers) List() ([]ProviderHealth, eventstore.Position) {
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b ProviderHealth) int { return strings.Compare(a.Provider, b.Provider) })
-	return out, eventstore.Position(p.st.Position)
+	return out, p.at()
 }

@@ -1,11 +1,8 @@
 package projections
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -68,21 +65,21 @@ func (q *Quote) Change() (domain.Price, float64) {
 func (q *Quote) Key() string { return q.Exchange + ":" + q.Symbol }
 
 type quotesState struct {
-	Position uint64            `json:"position"`
-	Quotes   map[string]*Quote `json:"quotes"` // by "EXCHANGE:SYMBOL"
-	Bad      int64             `json:"bad_events"`
+	Quotes map[string]*Quote `json:"quotes"` // by "EXCHANGE:SYMBOL"
+	Bad    int64             `json:"bad_events"`
 }
 
 // Quotes folds ticks into the last quote per instrument.
 type Quotes struct {
-	mu  sync.RWMutex
-	st  quotesState
+	state[quotesState]
 	dec codec.TickDecoder // used by Apply only
 	t   domain.Tick
 }
 
 // NewQuotes returns an empty quotes projection.
-func NewQuotes() *Quotes { return &Quotes{st: quotesState{Quotes: map[string]*Quote{}}} }
+func NewQuotes() *Quotes {
+	return &Quotes{state: state[quotesState]{st: quotesState{Quotes: map[string]*Quote{}}}}
+}
 
 // Name implements Projection.
 func (*Quotes) Name() string { return "quotes" }
@@ -110,7 +107,7 @@ func (q *Quotes) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position)
 		}
 		q.apply(&q.t, strings.TrimPrefix(ev.Stream, "tick-"), uint64(ev.Position))
 	}
-	q.st.Position = max(q.st.Position, uint64(upTo))
+	q.advance(upTo)
 }
 
 func (q *Quotes) apply(t *domain.Tick, key string, pos uint64) {
@@ -135,34 +132,14 @@ func (q *Quotes) apply(t *domain.Tick, key string, pos uint64) {
 	qt.Position = pos
 }
 
-// Position implements Projection.
-func (q *Quotes) Position() eventstore.Position {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	return eventstore.Position(q.st.Position)
-}
-
-// MarshalState implements Projection.
-func (q *Quotes) MarshalState() ([]byte, eventstore.Position, error) {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	b, err := json.Marshal(&q.st)
-	return b, eventstore.Position(q.st.Position), err
-}
-
 // UnmarshalState implements Projection.
 func (q *Quotes) UnmarshalState(b []byte) error {
-	var st quotesState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("quotes state: %w", err)
-	}
-	if st.Quotes == nil {
-		st.Quotes = map[string]*Quote{}
-	}
-	q.mu.Lock()
-	q.st = st
-	q.mu.Unlock()
-	return nil
+	return q.load(b, "quotes", quotesState{}, func(st *quotesState) error {
+		if st.Quotes == nil {
+			st.Quotes = map[string]*Quote{}
+		}
+		return nil
+	})
 }
 
 // Quote returns a copy of the quote of "EXCHANGE:SYMBOL", or of the only
@@ -192,7 +169,7 @@ func (q *Quotes) Quote(symbol string) (Quote, bool) {
 // sorted by exchange and symbol, and the log position they reflect.
 func (q *Quotes) All(keep func(*Quote) bool) ([]Quote, eventstore.Position) {
 	q.mu.RLock()
-	pos := eventstore.Position(q.st.Position)
+	pos := q.at()
 	out := make([]Quote, 0, len(q.st.Quotes))
 	for _, qt := range q.st.Quotes {
 		if keep == nil || keep(qt) {

@@ -1,10 +1,7 @@
 package projections
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -38,23 +35,22 @@ type Signal struct {
 }
 
 type signalsState struct {
-	Position uint64    `json:"position"`
-	Signals  []*Signal `json:"signals"` // in log order, the newest MaxRecentSignals
-	Orphans  int64     `json:"orphan_events"`
-	Bad      int64     `json:"bad_events"`
+	Signals []*Signal `json:"signals"` // in log order, the newest MaxRecentSignals
+	Orphans int64     `json:"orphan_events"`
+	Bad     int64     `json:"bad_events"`
+
+	index map[string]*Signal // by signal id, derived from Signals (not encoded)
 }
 
 // Signals keeps recent signals with their outcome.
 type Signals struct {
-	reg   *codec.Registry
-	mu    sync.RWMutex
-	st    signalsState
-	index map[string]*Signal // by signal id, rebuilt from st
+	state[signalsState]
+	reg *codec.Registry
 }
 
 // NewSignals returns an empty signals projection decoding with reg.
 func NewSignals(reg *codec.Registry) *Signals {
-	return &Signals{reg: reg, st: signalsState{Signals: []*Signal{}}, index: map[string]*Signal{}}
+	return &Signals{state: state[signalsState]{st: signalsState{Signals: []*Signal{}, index: map[string]*Signal{}}}, reg: reg}
 }
 
 // Name implements Projection.
@@ -86,66 +82,46 @@ func (s *Signals) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 		}
 		switch e := de.(type) {
 		case domain.SignalRaised:
-			if s.index[e.SignalID] != nil {
+			if s.st.index[e.SignalID] != nil {
 				s.st.Orphans++ // raised twice: keep the first
 				continue
 			}
 			sig := &Signal{SignalRaised: e, Status: SignalPending, Position: uint64(ev.Position), RecordedAt: ev.RecordedAt.UTC()}
 			s.st.Signals = append(s.st.Signals, sig)
-			s.index[e.SignalID] = sig
+			s.st.index[e.SignalID] = sig
 			if len(s.st.Signals) > MaxRecentSignals {
-				delete(s.index, s.st.Signals[0].SignalID)
+				delete(s.st.index, s.st.Signals[0].SignalID)
 				s.st.Signals = slices.Delete(s.st.Signals, 0, 1)
 			}
 		case domain.SignalAccepted:
-			if sig := s.index[e.SignalID]; sig != nil {
+			if sig := s.st.index[e.SignalID]; sig != nil {
 				sig.Status, sig.OrderIDs, sig.DecidedAt = SignalAccepted, e.OrderIDs, uint64(ev.Position)
 			} else {
 				s.st.Orphans++
 			}
 		case domain.SignalRejected:
-			if sig := s.index[e.SignalID]; sig != nil {
+			if sig := s.st.index[e.SignalID]; sig != nil {
 				sig.Status, sig.Rule, sig.RejectReason, sig.DecidedAt = SignalRejected, e.Rule, e.Reason, uint64(ev.Position)
 			} else {
 				s.st.Orphans++
 			}
 		}
 	}
-	s.st.Position = max(s.st.Position, uint64(upTo))
-}
-
-// Position implements Projection.
-func (s *Signals) Position() eventstore.Position {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return eventstore.Position(s.st.Position)
-}
-
-// MarshalState implements Projection.
-func (s *Signals) MarshalState() ([]byte, eventstore.Position, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	b, err := json.Marshal(&s.st)
-	return b, eventstore.Position(s.st.Position), err
+	s.advance(upTo)
 }
 
 // UnmarshalState implements Projection.
 func (s *Signals) UnmarshalState(b []byte) error {
-	var st signalsState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("signals state: %w", err)
-	}
-	if st.Signals == nil {
-		st.Signals = []*Signal{}
-	}
-	index := make(map[string]*Signal, len(st.Signals))
-	for _, sig := range st.Signals {
-		index[sig.SignalID] = sig
-	}
-	s.mu.Lock()
-	s.st, s.index = st, index
-	s.mu.Unlock()
-	return nil
+	return s.load(b, "signals", signalsState{}, func(st *signalsState) error {
+		if st.Signals == nil {
+			st.Signals = []*Signal{}
+		}
+		st.index = make(map[string]*Signal, len(st.Signals))
+		for _, sig := range st.Signals {
+			st.index[sig.SignalID] = sig
+		}
+		return nil
+	})
 }
 
 // SignalQuery selects signals, newest first. Accounts nil means every
@@ -183,5 +159,5 @@ func (s *Signals) List(q SignalQuery) ([]Signal, eventstore.Position) {
 			break
 		}
 	}
-	return out, eventstore.Position(s.st.Position)
+	return out, s.at()
 }

@@ -414,12 +414,23 @@ func BenchmarkW1Fanout(b *testing.B) {
 	}
 }
 
-// latencyBench runs the hub at a fixed rate with the default 50 ms batch
-// window and with 1 ms, each beside the raw TCP probe at the same rate.
+// benchWindows are the batch windows W2-W4 run with: the default, and off
+// (--ws-batch 0: updates go out as soon as the hub is free).
+var benchWindows = []time.Duration{50 * time.Millisecond, -1}
+
+func windowName(bw time.Duration) string {
+	if bw < 0 {
+		return "off"
+	}
+	return bw.String()
+}
+
+// latencyBench runs the hub at a fixed rate with each of benchWindows,
+// beside the raw TCP probe at the same rate.
 func latencyBench(b *testing.B, clients int, rate float64, slackMS float64) {
 	needFiles(b, 2*clients+256)
-	for _, bw := range []time.Duration{50 * time.Millisecond, time.Millisecond} {
-		b.Run("batch="+bw.String(), func(b *testing.B) {
+	for _, bw := range benchWindows {
+		b.Run("batch="+windowName(bw), func(b *testing.B) {
 			for range b.N {
 				r, err := fanRun{clients: clients, rate: rate, duration: *wDuration, warmup: 500 * time.Millisecond, cfg: ws.Config{BatchWindow: bw}}.run()
 				if err != nil {
@@ -437,7 +448,7 @@ func latencyBench(b *testing.B, clients int, rate float64, slackMS float64) {
 				b.ReportMetric(ms(p.P99), "probe_p99_ms")
 				b.ReportMetric(r.p99.Seconds()/p.P99.Seconds(), "p99_ratio")
 				b.Logf("%d clients × %.0f/s, batch window %v: hub p50 %.2f ms p99 %.2f ms (%d deliveries, %d messages); probe p50 %.3f ms p99 %.3f ms; gate p99 ≤ 2×probe+%.0f ms = %.2f ms: met %v",
-					clients, rate, bw, ms(r.p50), ms(r.p99), r.deliveries, r.stats.MessagesOut, ms(p.P50), ms(p.P99), slackMS, gate, ms(r.p99) <= gate)
+					clients, rate, windowName(bw), ms(r.p50), ms(r.p99), r.deliveries, r.stats.MessagesOut, ms(p.P50), ms(p.P99), slackMS, gate, ms(r.p99) <= gate)
 			}
 		})
 	}
@@ -459,8 +470,8 @@ func BenchmarkW3Latency(b *testing.B) { latencyBench(b, *w3Clients, 20, 2) }
 func BenchmarkW4SlowConsumer(b *testing.B) {
 	clients := *w3Clients
 	needFiles(b, 2*clients+256)
-	for _, bw := range []time.Duration{50 * time.Millisecond, time.Millisecond} {
-		b.Run("batch="+bw.String(), func(b *testing.B) {
+	for _, bw := range benchWindows {
+		b.Run("batch="+windowName(bw), func(b *testing.B) {
 			for range b.N {
 				const rate = 20
 				warmup := 500 * time.Millisecond
@@ -483,7 +494,7 @@ func BenchmarkW4SlowConsumer(b *testing.B) {
 				b.ReportMetric(with.p99.Seconds()/without.p99.Seconds(), "p99_ratio")
 				b.ReportMetric(float64(with.stats.SlowClosed), "slow_closed")
 				b.Logf("%d clients × 20/s, batch window %v: others' p99 %.2f ms without the stalled client, %.2f ms with it (ratio %.2f, target ≤ 1.2); stalled client closed: %d (after %v; run %d updates)",
-					clients, bw, ms(without.p99), ms(with.p99), with.p99.Seconds()/without.p99.Seconds(), with.stats.SlowClosed, with.stallClosed.Round(time.Millisecond), with.dispatched)
+					clients, windowName(bw), ms(without.p99), ms(with.p99), with.p99.Seconds()/without.p99.Seconds(), with.stats.SlowClosed, with.stallClosed.Round(time.Millisecond), with.dispatched)
 				if with.stats.SlowClosed == 0 {
 					b.Errorf("the stalled client was not closed within the run")
 				}

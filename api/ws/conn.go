@@ -1,10 +1,12 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,12 +27,14 @@ type sub struct {
 	legacy bool // subscribed in the seeds' form: MARKET_DATA messages
 	types  []string
 	stream string // events room: exact stream, or prefix when it ends in '*'
+	view   string // subscribers with the same view see the same items: one encoding
 
 	// guarded by c.mu
 	catchingUp bool
 	buf        []bus.Update // live updates held while catching up
 	overflow   bool         // buf exceeded MaxPending: catch up again from last
-	last       uint64       // last position delivered
+	heldDirty  uint64       // state rooms: a change seen while catching up
+	last       uint64       // last position delivered or queued
 	gone       bool
 }
 
@@ -44,8 +48,8 @@ type conn struct {
 	limiter *rate.Limiter
 	subWG   sync.WaitGroup // catch-up goroutines
 
-	wake   chan struct{} // live items are pending
-	direct chan []byte   // encoded messages that go out before pending items
+	wake   chan struct{} // live frames are queued
+	direct chan []byte   // encoded messages that go out before queued frames
 
 	closeOnce sync.Once
 
@@ -54,15 +58,76 @@ type conn struct {
 	closeReason string
 	slow        bool // closing for being too slow: nothing more is queued
 	subs        map[string]*sub
-	pending     []pendingItem
-	conflate    map[string]int    // room|key -> index in pending (conflated rooms)
+	frames      []*frame          // live batches queued for the writer
 	dirty       map[string]uint64 // state rooms to refresh -> position that changed them
-	npending    int
+	npending    int               // items in frames
 }
 
-type pendingItem struct {
-	s *sub
-	u bus.Update
+// frame is one view of a room's batch: the items the subscribers sharing
+// that view may see, in position order, and their messages encoded once.
+type frame struct {
+	items []bus.Update
+	msgs  [][]byte
+}
+
+// newFrame renders the items of a batch that s sees; nil when none.
+func newFrame(s *sub, items []bus.Update) *frame {
+	mine := items
+	for i := range items {
+		if !s.matches(&items[i]) {
+			mine = make([]bus.Update, 0, len(items)-1)
+			for j := range items {
+				if s.matches(&items[j]) {
+					mine = append(mine, items[j])
+				}
+			}
+			break
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	msgs := render(s, mine)
+	f := &frame{items: mine, msgs: make([][]byte, 0, len(msgs))}
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			s.c.hub.log.Error("websocket: encode message", "room", s.room.name, "err", err)
+			continue
+		}
+		f.msgs = append(f.msgs, b)
+	}
+	return f
+}
+
+// viewKey names what s sees of its room: subscribers with equal keys get
+// the same bytes.
+func viewKey(s *sub) string {
+	var b strings.Builder
+	field := func(v string) { // length-prefixed: no two lists encode alike
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	field(strconv.FormatBool(s.legacy))
+	field(s.room.exchange)
+	switch {
+	case s.room.name == RoomEvents:
+		field(s.stream)
+		for _, t := range s.types {
+			field(t)
+		}
+	case s.room.kind == kindConflated || s.room.name == RoomProviders:
+	case s.c.id.Admin:
+		b.WriteString("*")
+	default:
+		accts := slices.Clone(s.c.id.Accounts)
+		slices.Sort(accts)
+		for _, a := range accts {
+			field(a)
+		}
+	}
+	return b.String()
 }
 
 // matches reports whether the subscription delivers u (room filters and
@@ -88,67 +153,81 @@ func (s *sub) matches(u *bus.Update) bool {
 	return s.c.id.CanSee(u.Account)
 }
 
-// offer queues a live update for the client without blocking the hub.
-func (c *conn) offer(s *sub, u bus.Update) {
-	if !s.matches(&u) {
-		return
-	}
+// offer queues a frame of live items for the client without blocking the
+// hub; a client whose queue passes MaxPending items is closed.
+func (c *conn) offer(s *sub, f *frame) {
 	c.mu.Lock()
 	if s.gone || c.slow {
 		c.mu.Unlock()
 		return
 	}
 	if s.catchingUp {
-		if len(s.buf) >= c.hub.cfg.MaxPending {
+		if len(s.buf)+len(f.items) > c.hub.cfg.MaxPending {
 			s.buf, s.overflow = nil, true
 		} else if !s.overflow {
-			s.buf = append(s.buf, u)
+			s.buf = append(s.buf, f.items...)
 		}
 		c.mu.Unlock()
 		return
 	}
-	if c.queueLocked(s, u) {
+	if f.items[len(f.items)-1].Position <= s.last {
+		c.mu.Unlock()
+		return
+	}
+	if f.items[0].Position <= s.last { // a resume already sent part of this batch
+		i, _ := slices.BinarySearchFunc(f.items, s.last+1, func(u bus.Update, p uint64) int { return cmp.Compare(u.Position, p) })
+		f = newFrame(s, f.items[i:])
+	}
+	s.last = f.items[len(f.items)-1].Position
+	c.frames = append(c.frames, f)
+	c.npending += len(f.items)
+	if c.npending > c.hub.cfg.MaxPending {
 		c.slow = true
-		c.pending, c.conflate, c.npending = nil, nil, 0
+		c.frames, c.npending = nil, 0
 		c.mu.Unlock()
 		c.hub.slowClosed.Add(1)
 		c.closeWith(websocket.StatusPolicyViolation, "client too slow: send queue full")
 		return
 	}
 	c.mu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// queueLocked adds u to the pending batch; it reports true when the client
-// is too far behind.
-func (c *conn) queueLocked(s *sub, u bus.Update) bool {
-	if u.Position <= s.last {
-		return false
-	}
-	if s.room.kind == kindState {
-		if c.dirty == nil {
-			c.dirty = map[string]uint64{}
+// markDirty notes that a state room changed: the writer sends a fresh view.
+func (c *conn) markDirty(s *sub, items []bus.Update) {
+	var pos uint64
+	for i := range items {
+		if s.matches(&items[i]) {
+			pos = max(pos, items[i].Position)
 		}
-		c.dirty[s.room.name] = max(c.dirty[s.room.name], u.Position)
-		return false
 	}
-	if s.room.kind == kindConflated {
-		k := s.room.name + "|" + u.Key
-		if i, ok := c.conflate[k]; ok {
-			c.pending[i].u = u
-			return false
-		}
-		if c.conflate == nil {
-			c.conflate = map[string]int{}
-		}
-		c.conflate[k] = len(c.pending)
+	c.mu.Lock()
+	if pos <= s.last || s.gone || c.slow {
+		c.mu.Unlock()
+		return
 	}
-	c.pending = append(c.pending, pendingItem{s: s, u: u})
-	c.npending++
-	return c.npending > c.hub.cfg.MaxPending
+	if s.catchingUp {
+		s.heldDirty = max(s.heldDirty, pos)
+		c.mu.Unlock()
+		return
+	}
+	c.markDirtyLocked(s.room.name, pos)
+	c.mu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *conn) markDirtyLocked(name string, pos uint64) {
+	if c.dirty == nil {
+		c.dirty = map[string]uint64{}
+	}
+	c.dirty[name] = max(c.dirty[name], pos)
 }
 
 // closeWith starts the close handshake with the client; the read loop then
@@ -282,10 +361,10 @@ func (c *conn) subscribe(rm room, m clientMsg, legacy bool) {
 		return
 	}
 	s := &sub{c: c, room: rm, legacy: legacy, types: m.Types, stream: m.Stream, catchingUp: true}
+	s.view = viewKey(s)
 	c.subs[rm.name] = s
 	c.mu.Unlock()
-	minPos := c.hub.head.Load()
-	c.hub.register(s)
+	minPos := c.hub.register(s)
 	c.subWG.Add(1)
 	go func() {
 		defer c.subWG.Done()
@@ -357,7 +436,14 @@ func (c *conn) catchUp(s *sub, since *uint64, minPos uint64) {
 		s.buf = nil
 		if len(held) == 0 {
 			s.catchingUp = false
+			dirty := s.heldDirty > s.last
+			if dirty {
+				c.markDirtyLocked(s.room.name, s.heldDirty)
+			}
 			c.mu.Unlock()
+			if dirty {
+				c.wakeWriter()
+			}
 			return
 		}
 		c.mu.Unlock()
@@ -484,7 +570,7 @@ func roomFilter(s *sub) eventstore.Filter {
 // sendItems sends replayed or held items as the room's messages, advancing
 // s.last.
 func (c *conn) sendItems(s *sub, items []bus.Update) bool {
-	for _, m := range c.messages(s, items) {
+	for _, m := range render(s, items) {
 		if !c.send(m) {
 			return false
 		}
@@ -498,10 +584,10 @@ func (c *conn) sendItems(s *sub, items []bus.Update) bool {
 	return true
 }
 
-// messages renders a room's items: ORDER_UPDATE per order change,
-// MARKET_DATA per quote for seeds-form market subscriptions, otherwise one
-// UPDATE carrying the batch.
-func (c *conn) messages(s *sub, items []bus.Update) []serverMsg {
+// render turns a room's items into messages: ORDER_UPDATE per order
+// change, MARKET_DATA per quote for seeds-form market subscriptions,
+// otherwise one UPDATE per maxItemsPerMessage items.
+func render(s *sub, items []bus.Update) []serverMsg {
 	if len(items) == 0 {
 		return nil
 	}
@@ -542,14 +628,11 @@ func itemOf(u bus.Update) Item {
 	return Item{Position: u.Position, Kind: u.Kind, Key: u.Key, Account: u.Account, Data: u.Data}
 }
 
-// writeLoop writes direct messages at once and pending live items after
-// the batch window, and sends heartbeats.
+// writeLoop writes direct messages at once, then queued live frames, and
+// sends heartbeats. Batching happens in the hub (Config.BatchWindow).
 func (c *conn) writeLoop() {
 	hb := time.NewTicker(c.hub.cfg.Heartbeat)
 	defer hb.Stop()
-	var window *time.Timer
-	var windowC <-chan time.Time
-	wake := c.wake // nil while a batch window is open: no wake-up per item
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -558,18 +641,7 @@ func (c *conn) writeLoop() {
 			if !c.write(b) {
 				return
 			}
-		case <-wake:
-			wake = nil
-			if windowC == nil {
-				if window == nil {
-					window = time.NewTimer(c.hub.cfg.BatchWindow)
-				} else {
-					window.Reset(c.hub.cfg.BatchWindow)
-				}
-				windowC = window.C
-			}
-		case <-windowC:
-			windowC, wake = nil, c.wake
+		case <-c.wake:
 			if !c.flush() {
 				return
 			}
@@ -581,6 +653,10 @@ func (c *conn) writeLoop() {
 		}
 	}
 }
+
+// snapshotRetry paces refreshes of a state room whose read model is
+// behind or failed.
+const snapshotRetry = 100 * time.Millisecond
 
 func (c *conn) ping() {
 	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout)
@@ -613,13 +689,13 @@ func (c *conn) write(b []byte) bool {
 	return true
 }
 
-// flush writes the pending batch: first every direct message queued so
-// far (they precede pending items of their room), then one message per
-// room, then fresh views of dirty state rooms.
+// flush writes what is queued: first every direct message queued so far
+// (they precede live frames of their room), then the frames, then fresh
+// views of dirty state rooms.
 func (c *conn) flush() bool {
 	c.mu.Lock()
-	pending, dirty := c.pending, c.dirty
-	c.pending, c.conflate, c.dirty, c.npending = nil, nil, nil, 0
+	frames, dirty := c.frames, c.dirty
+	c.frames, c.dirty, c.npending = nil, nil, 0
 	c.mu.Unlock()
 	for {
 		select {
@@ -632,28 +708,13 @@ func (c *conn) flush() bool {
 		}
 		break
 	}
-	var order []*sub
-	byRoom := map[*sub][]bus.Update{}
-	for _, p := range pending {
-		if p.s.gone {
-			continue
-		}
-		if _, ok := byRoom[p.s]; !ok {
-			order = append(order, p.s)
-		}
-		byRoom[p.s] = append(byRoom[p.s], p.u)
-	}
-	for _, s := range order {
-		items := byRoom[s]
-		c.mu.Lock()
-		s.last = max(s.last, items[len(items)-1].Position)
-		c.mu.Unlock()
-		for _, m := range c.messages(s, items) {
-			if !c.write(mustJSON(m)) {
+	for _, f := range frames {
+		for _, b := range f.msgs {
+			if !c.write(b) {
 				return false
 			}
 		}
-		c.hub.itemsOut.Add(uint64(len(items)))
+		c.hub.itemsOut.Add(uint64(len(f.items)))
 	}
 	var retry bool
 	for name, pos := range dirty {
@@ -672,10 +733,7 @@ func (c *conn) flush() bool {
 			}
 			retry = true
 			c.mu.Lock()
-			if c.dirty == nil {
-				c.dirty = map[string]uint64{}
-			}
-			c.dirty[name] = max(c.dirty[name], pos)
+			c.markDirtyLocked(name, pos)
 			c.mu.Unlock()
 			continue
 		}
@@ -686,11 +744,8 @@ func (c *conn) flush() bool {
 			return false
 		}
 	}
-	if retry {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+	if retry { // the read model lags: try again shortly
+		time.AfterFunc(snapshotRetry, c.wakeWriter)
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,10 @@ type Config struct {
 	// InboundRate and InboundBurst limit client messages per second [20, 40].
 	InboundRate  float64
 	InboundBurst int
-	// BatchWindow is how long live updates are gathered per room [50ms].
+	// BatchWindow is how long live updates are gathered per room before
+	// they are encoded once and written to every subscriber [50ms]; a
+	// negative window sends as soon as the hub is free (updates that arrive
+	// meanwhile still go out together).
 	BatchWindow time.Duration
 	// Heartbeat is the HEARTBEAT and protocol ping interval [30s];
 	// PongTimeout how long a pong may take [10s].
@@ -79,7 +83,9 @@ func (c *Config) defaults() {
 	def(&c.MaxPending, 8192)
 	def(&c.MaxReplay, 10_000)
 	def(&c.MaxSubscriptions, 256)
-	defd(&c.BatchWindow, 50*time.Millisecond)
+	if c.BatchWindow == 0 { // negative: no window
+		c.BatchWindow = 50 * time.Millisecond
+	}
 	defd(&c.Heartbeat, 30*time.Second)
 	defd(&c.PongTimeout, 10*time.Second)
 	defd(&c.WriteTimeout, 5*time.Second)
@@ -126,10 +132,13 @@ type Hub struct {
 	log  *slog.Logger
 
 	mu      sync.RWMutex
-	rooms   map[string]map[*conn]*sub
+	rooms   map[string]*roomState
 	users   map[string]map[*conn]struct{}
 	lastPos map[string]uint64 // per room: live dedupe
 	head    atomic.Uint64     // highest position dispatched
+	active  []*roomState      // rooms with a pending batch, in order of their first update
+	armed   bool              // a flush is due: kick was signalled
+	kick    chan struct{}
 	closed  bool
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -147,8 +156,32 @@ type Hub struct {
 func NewHub(cfg Config, deps Deps) *Hub {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{cfg: cfg, deps: deps, log: cfg.Logger, rooms: map[string]map[*conn]*sub{},
-		users: map[string]map[*conn]struct{}{}, lastPos: map[string]uint64{}, ctx: ctx, cancel: cancel}
+	h := &Hub{cfg: cfg, deps: deps, log: cfg.Logger, rooms: map[string]*roomState{},
+		users: map[string]map[*conn]struct{}{}, lastPos: map[string]uint64{}, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	go h.flushLoop()
+	return h
+}
+
+// roomState is one room's subscribers and its batch of live updates not
+// yet handed to them.
+type roomState struct {
+	name     string
+	kind     roomKind
+	subs     map[*conn]*sub
+	list     []*sub // subs as a slice; nil after a change
+	pending  []bus.Update
+	conflate map[string]int // conflated rooms: key -> index in pending
+	active   bool
+}
+
+func (rs *roomState) subscribers() []*sub {
+	if rs.list == nil {
+		rs.list = make([]*sub, 0, len(rs.subs))
+		for _, s := range rs.subs {
+			rs.list = append(rs.list, s)
+		}
+	}
+	return rs.list
 }
 
 // Stats returns the hub's counters.
@@ -199,9 +232,11 @@ func (h *Hub) Close() {
 	<-done
 }
 
-// Dispatch hands one live update to the clients subscribed to its room.
-// Updates at or below the room's last dispatched position are duplicates
-// (several publishers, a redelivery) and are ignored.
+// Dispatch hands one live update to its room's batch; the batch goes to
+// the room's subscribers at the end of the batch window. Updates at or
+// below the room's last dispatched position are duplicates (several
+// publishers, a redelivery) and are ignored. Dispatch never blocks on a
+// client.
 func (h *Hub) Dispatch(u bus.Update) {
 	h.mu.Lock()
 	if u.Position <= h.lastPos[u.Room] {
@@ -213,14 +248,107 @@ func (h *Hub) Dispatch(u bus.Update) {
 	if u.Position > h.head.Load() {
 		h.head.Store(u.Position)
 	}
-	subs := h.rooms[u.Room]
-	targets := make([]*sub, 0, len(subs))
-	for _, s := range subs {
-		targets = append(targets, s)
+	rs := h.rooms[u.Room]
+	if rs == nil { // nobody listens: a later subscriber starts from a snapshot or the log
+		h.mu.Unlock()
+		return
 	}
+	if i, ok := rs.conflate[u.Key]; ok {
+		rs.pending[i] = u
+	} else {
+		if rs.kind == kindConflated {
+			if rs.conflate == nil {
+				rs.conflate = map[string]int{}
+			}
+			rs.conflate[u.Key] = len(rs.pending)
+		}
+		rs.pending = append(rs.pending, u)
+	}
+	if !rs.active {
+		rs.active = true
+		h.active = append(h.active, rs)
+	}
+	kick := !h.armed
+	h.armed = true
 	h.mu.Unlock()
-	for _, s := range targets {
-		s.c.offer(s, u)
+	if kick {
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushLoop hands pending batches to subscribers: one batch window after
+// the first update of a batch, or at once with a negative window.
+func (h *Hub) flushLoop() {
+	var timer *time.Timer
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.kick:
+		}
+		if w := h.cfg.BatchWindow; w > 0 {
+			if timer == nil {
+				timer = time.NewTimer(w)
+			} else {
+				timer.Reset(w)
+			}
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		h.flush()
+	}
+}
+
+// roomBatch is one room's batch and the subscribers it goes to.
+type roomBatch struct {
+	kind  roomKind
+	items []bus.Update
+	subs  []*sub
+}
+
+// flush takes every pending batch and offers it to the room's
+// subscribers. Each distinct view of a batch (the same filters and account
+// scope) is encoded once and the same bytes are queued for every
+// subscriber that shares it.
+func (h *Hub) flush() {
+	h.mu.Lock()
+	batches := make([]roomBatch, 0, len(h.active))
+	for _, rs := range h.active {
+		if rs.kind == kindConflated { // a replaced key keeps its slot but not its position
+			slices.SortFunc(rs.pending, func(a, b bus.Update) int { return cmp.Compare(a.Position, b.Position) })
+		}
+		batches = append(batches, roomBatch{kind: rs.kind, items: rs.pending, subs: rs.subscribers()})
+		rs.pending, rs.conflate, rs.active = nil, nil, false
+	}
+	h.active, h.armed = nil, false
+	h.mu.Unlock()
+	for _, b := range batches {
+		if b.kind == kindState {
+			for _, s := range b.subs {
+				s.c.markDirty(s, b.items)
+			}
+			continue
+		}
+		var views map[string]*frame
+		for _, s := range b.subs {
+			f, ok := views[s.view]
+			if !ok {
+				f = newFrame(s, b.items)
+				if views == nil {
+					views = map[string]*frame{}
+				}
+				views[s.view] = f
+			}
+			if f != nil {
+				s.c.offer(s, f)
+			}
+		}
 	}
 }
 
@@ -274,7 +402,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, auto *room) {
 		httpError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		return
 	}
-	c := &conn{hub: h, id: id, subs: map[string]*sub{}, wake: make(chan struct{}, 1), direct: make(chan []byte, 64),
+	c := &conn{hub: h, id: id, subs: map[string]*sub{}, wake: make(chan struct{}, 1), direct: make(chan []byte, 16),
 		limiter: newLimiter(h.cfg.InboundRate, h.cfg.InboundBurst)}
 	h.mu.Lock()
 	switch {
@@ -294,8 +422,6 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, auto *room) {
 	h.users[id.UserID][c] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
-	defer h.removeConn(c)
 
 	// The HTTP server's read and write timeouts would otherwise end the
 	// hijacked connection; the hub keeps its own (write timeout, pongs).
@@ -305,8 +431,23 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, auto *room) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin checked above
 	if err != nil {
 		h.log.Debug("websocket upgrade failed", "err", err)
+		h.removeConn(c)
+		h.wg.Done()
 		return
 	}
+	// The socket lives on its own goroutine: the handler returns, so the
+	// HTTP server frees its per-connection state (buffers, the request,
+	// the stack its handler chain grew).
+	go func() {
+		defer h.wg.Done()
+		defer h.removeConn(c)
+		c.run(ws, auto)
+	}()
+}
+
+// run serves an upgraded socket until it ends.
+func (c *conn) run(ws *websocket.Conn, auto *room) {
+	h := c.hub
 	ws.SetReadLimit(h.cfg.MaxMessageBytes)
 	c.mu.Lock()
 	c.ws = ws
@@ -338,12 +479,7 @@ func (h *Hub) removeConn(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for name := range c.subs {
-		if m := h.rooms[name]; m != nil {
-			delete(m, c)
-			if len(m) == 0 {
-				delete(h.rooms, name)
-			}
-		}
+		h.unregisterLocked(c, name)
 	}
 	if m := h.users[c.id.UserID]; m != nil {
 		delete(m, c)
@@ -367,26 +503,40 @@ func (h *Hub) CloseUser(userID string) {
 	}
 }
 
-// register adds s to its room's live set.
-func (h *Hub) register(s *sub) {
+// register adds s to its room's live set and returns the highest position
+// dispatched so far: every later update reaches s, earlier ones are in its
+// snapshot or the log.
+func (h *Hub) register(s *sub) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := h.rooms[s.room.name]
-	if m == nil {
-		m = map[*conn]*sub{}
-		h.rooms[s.room.name] = m
+	rs := h.rooms[s.room.name]
+	if rs == nil {
+		rs = &roomState{name: s.room.name, kind: s.room.kind, subs: map[*conn]*sub{}}
+		h.rooms[s.room.name] = rs
 	}
-	m[s.c] = s
+	rs.subs[s.c] = s
+	rs.list = nil
+	return h.head.Load()
 }
 
 func (h *Hub) unregister(c *conn, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if m := h.rooms[name]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(h.rooms, name)
-		}
+	h.unregisterLocked(c, name)
+}
+
+func (h *Hub) unregisterLocked(c *conn, name string) {
+	rs := h.rooms[name]
+	if rs == nil {
+		return
+	}
+	if _, ok := rs.subs[c]; !ok {
+		return
+	}
+	delete(rs.subs, c)
+	rs.list = nil
+	if len(rs.subs) == 0 { // a pending batch still goes out, to nobody
+		delete(h.rooms, name)
 	}
 }
 

@@ -17,7 +17,9 @@
 //     Conflated rooms (market, options) deliver the latest state per
 //     instrument; state rooms (positions, pnl, providers) deliver a fresh
 //     view of the read model when it changes.
-//   - Live updates are batched per room in Config.BatchWindow. Each client
+//   - Live updates are batched per room in Config.BatchWindow; a batch is
+//     encoded once per view (subscribers with the same filters and account
+//     scope) and those bytes are queued for each of them. Each client
 //     has a bounded queue: a client that cannot keep up is closed with
 //     status 1008 (policy violation) and never slows anyone else.
 //

@@ -290,8 +290,17 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// TestMarketRoomSnapshotUpdatesAndSeedsForm runs with the default batch
+// window and with none; the two clients share a room but not a view (the
+// seeds' form gets MARKET_DATA), so each gets its own encoding.
 func TestMarketRoomSnapshotUpdatesAndSeedsForm(t *testing.T) {
-	f := newFixture(t, ws.Config{})
+	for _, w := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprintf("window=%v", w), func(t *testing.T) { testMarketRoom(t, ws.Config{BatchWindow: w}) })
+	}
+}
+
+func testMarketRoom(t *testing.T, cfg ws.Config) {
+	f := newFixture(t, cfg)
 	f.tick("NIFTY26NOVFUT", domain.Rupees(24000))
 	p := f.tick("BANKNIFTY26NOVFUT", domain.Rupees(52000))
 	c := f.dial("alice")

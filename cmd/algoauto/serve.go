@@ -107,7 +107,7 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 	f.StringVar(&cfg.Holidays, "holidays", "", "NSE holiday CSV (date,name) replacing the built-in list")
 	f.StringVar(&cfg.Streams.Bus, "bus", "memory", "bus carrying read-model updates to the WebSocket hub: memory, nats://host:4222 or redis://host:6379/0 (env ALGOAUTO_BUS)")
 	f.StringVar(&origins, "ws-origins", "", "browser origins allowed to open /ws besides the server's own, exact and comma-separated (env ALGOAUTO_WS_ORIGINS)")
-	f.DurationVar(&cfg.Streams.BatchWindow, "ws-batch", 50*time.Millisecond, "how long WebSocket updates are gathered per room before they are sent")
+	f.DurationVar(&cfg.Streams.BatchWindow, "ws-batch", 50*time.Millisecond, "how long WebSocket updates are gathered per room before they are sent (0: send at once, lowest latency)")
 	return cmd
 }
 

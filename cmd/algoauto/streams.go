@@ -46,7 +46,11 @@ func startStreams(ctx context.Context, cfg streamsConfig, st eventstore.Store, r
 		return nil, err
 	}
 	d := ws.NewDeriver(reg, st)
-	hub := ws.NewHub(ws.Config{Logger: log.With("component", "ws"), AllowedOrigins: cfg.Origins, BatchWindow: cfg.BatchWindow},
+	window := cfg.BatchWindow
+	if window <= 0 { // --ws-batch 0: send as soon as the hub is free
+		window = -1
+	}
+	hub := ws.NewHub(ws.Config{Logger: log.With("component", "ws"), AllowedOrigins: cfg.Origins, BatchWindow: window},
 		ws.Deps{Authenticate: authenticate, Log: st, Deriver: d, Snapshot: ws.NewSnapshots(runner).Snapshot})
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	updates, err := bus.SubscribeUpdates(sctx, ps.Subscriber(), bus.UpdatesTopic)
