@@ -383,7 +383,8 @@ func (r fanRun) run() (fanResult, error) {
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // BenchmarkW1Fanout: clients subscribed to one market room of a hub with
-// the default Config (50 ms batch window, MaxPending 8192); the benchmark
+// the default Config (MaxPending 8192), with the default 50 ms batch window
+// and with none (--ws-batch 0); the benchmark
 // dispatches updates of 128 B data with a distinct key each (nothing
 // conflates), keeping at most 2,048 items per client in flight on average.
 // deliveries/s counts items received by all clients (an UPDATE message
@@ -391,8 +392,14 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 // 128 B messages to the same number of connections.
 func BenchmarkW1Fanout(b *testing.B) {
 	needFiles(b, 2**w1Clients+256)
+	for _, bw := range benchWindows {
+		b.Run("batch="+windowName(bw), func(b *testing.B) { w1(b, bw) })
+	}
+}
+
+func w1(b *testing.B, bw time.Duration) {
 	for range b.N {
-		r, err := fanRun{clients: *w1Clients, updates: *w1Updates, window: 2048}.run()
+		r, err := fanRun{clients: *w1Clients, updates: *w1Updates, window: 2048, cfg: ws.Config{BatchWindow: bw}}.run()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -408,8 +415,8 @@ func BenchmarkW1Fanout(b *testing.B) {
 		cpuHub, cpuProbe := float64(r.cpu)/1e3/float64(r.deliveries), float64(p.CPU)/1e3/float64(p.Deliveries)
 		b.ReportMetric(cpuHub, "cpu_µs/delivery")
 		b.ReportMetric(cpuProbe, "probe_cpu_µs/delivery")
-		b.Logf("W1 %d clients × %d updates: hub %.0f items/s (%d items in %d messages, %v, %.1f CPU-µs per item); probe %.0f/s (%v, %.1f CPU-µs per message); ratio %.2f (target ≥ 0.5 and ≥ 300k/s)",
-			*w1Clients, *w1Updates, rate, r.deliveries, r.stats.MessagesOut, r.elapsed.Round(time.Millisecond), cpuHub,
+		b.Logf("W1 %d clients × %d updates, batch window %s: hub %.0f items/s (%d items in %d messages, %v, %.1f CPU-µs per item); probe %.0f/s (%v, %.1f CPU-µs per message); ratio %.2f (target ≥ 0.5 and ≥ 300k/s)",
+			*w1Clients, *w1Updates, windowName(bw), rate, r.deliveries, r.stats.MessagesOut, r.elapsed.Round(time.Millisecond), cpuHub,
 			p.PerSecond, p.Elapsed.Round(time.Millisecond), cpuProbe, rate/p.PerSecond)
 	}
 }

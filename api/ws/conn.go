@@ -48,8 +48,9 @@ type conn struct {
 	limiter *rate.Limiter
 	subWG   sync.WaitGroup // catch-up goroutines
 
-	wake   chan struct{} // live frames are queued
-	direct chan []byte   // encoded messages that go out before queued frames
+	direct  chan []byte    // encoded messages that go out before queued frames
+	writers sync.WaitGroup // the writer goroutine, while one runs
+	hb      *time.Timer    // next heartbeat
 
 	closeOnce sync.Once
 
@@ -58,6 +59,9 @@ type conn struct {
 	closeReason string
 	slow        bool // closing for being too slow: nothing more is queued
 	subs        map[string]*sub
+	writing     bool              // a writer goroutine runs
+	ended       bool              // no writer may start: the socket is done
+	hbDue       bool              // a HEARTBEAT (and ping) is due
 	frames      []*frame          // live batches queued for the writer
 	dirty       map[string]uint64 // state rooms to refresh -> position that changed them
 	npending    int               // items in frames
@@ -193,11 +197,21 @@ func (c *conn) offer(s *sub, f *frame) {
 	c.wakeWriter()
 }
 
+// wakeWriter makes sure a writer runs to send what is queued. An idle
+// connection has no writer goroutine: one starts when there is something
+// to send and ends when everything is sent. Whoever queues something calls
+// wakeWriter after queueing it, and the writer only ends after seeing,
+// under c.mu, that nothing is queued, so nothing is left behind.
 func (c *conn) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.mu.Lock()
+	if c.writing || c.ended {
+		c.mu.Unlock()
+		return
 	}
+	c.writing = true
+	c.writers.Add(1)
+	c.mu.Unlock()
+	go c.writeLoop()
 }
 
 // markDirty notes that a state room changed: the writer sends a fresh view.
@@ -260,6 +274,7 @@ func (c *conn) send(m serverMsg) bool {
 	}
 	select {
 	case c.direct <- b:
+		c.wakeWriter()
 		return true
 	case <-c.ctx.Done():
 		return false
@@ -628,30 +643,38 @@ func itemOf(u bus.Update) Item {
 	return Item{Position: u.Position, Kind: u.Kind, Key: u.Key, Account: u.Account, Data: u.Data}
 }
 
-// writeLoop writes direct messages at once, then queued live frames, and
-// sends heartbeats. Batching happens in the hub (Config.BatchWindow).
+// writeLoop writes what is queued until nothing is, then ends (see
+// wakeWriter). Batching happens in the hub (Config.BatchWindow).
 func (c *conn) writeLoop() {
-	hb := time.NewTicker(c.hub.cfg.Heartbeat)
-	defer hb.Stop()
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case b := <-c.direct:
-			if !c.write(b) {
-				return
-			}
-		case <-c.wake:
-			if !c.flush() {
-				return
-			}
-		case <-hb.C:
-			if !c.write(mustJSON(serverMsg{Type: MsgHeartbeat, Time: time.Now().UTC().Format(time.RFC3339)})) {
-				return
-			}
-			go c.ping()
+		ok := c.ctx.Err() == nil && c.flush()
+		c.mu.Lock()
+		if ok && (len(c.frames) > 0 || len(c.dirty) > 0 || c.hbDue || len(c.direct) > 0) {
+			c.mu.Unlock()
+			continue
 		}
+		c.writing = false
+		if !ok { // the socket is failing: its read loop ends it
+			c.ended = true
+		}
+		c.mu.Unlock()
+		return
 	}
+}
+
+// heartbeat queues a HEARTBEAT with a protocol ping, every
+// Config.Heartbeat.
+func (c *conn) heartbeat() {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.hbDue = true
+	c.hb.Reset(c.hub.cfg.Heartbeat)
+	c.mu.Unlock()
+	c.wakeWriter()
 }
 
 // snapshotRetry paces refreshes of a state room whose read model is
@@ -694,8 +717,8 @@ func (c *conn) write(b []byte) bool {
 // views of dirty state rooms.
 func (c *conn) flush() bool {
 	c.mu.Lock()
-	frames, dirty := c.frames, c.dirty
-	c.frames, c.dirty, c.npending = nil, nil, 0
+	frames, dirty, hb := c.frames, c.dirty, c.hbDue
+	c.frames, c.dirty, c.npending, c.hbDue = nil, nil, 0, false
 	c.mu.Unlock()
 	for {
 		select {
@@ -716,7 +739,12 @@ func (c *conn) flush() bool {
 		}
 		c.hub.itemsOut.Add(uint64(len(f.items)))
 	}
-	var retry bool
+	if hb {
+		if !c.write(mustJSON(serverMsg{Type: MsgHeartbeat, Time: time.Now().UTC().Format(time.RFC3339)})) {
+			return false
+		}
+		go c.ping()
+	}
 	for name, pos := range dirty {
 		c.mu.Lock()
 		s := c.subs[name]
@@ -731,10 +759,13 @@ func (c *conn) flush() bool {
 			if c.ctx.Err() != nil {
 				return false
 			}
-			retry = true
-			c.mu.Lock()
-			c.markDirtyLocked(name, pos)
-			c.mu.Unlock()
+			// The read model lags or failed: try again shortly.
+			time.AfterFunc(snapshotRetry, func() {
+				c.mu.Lock()
+				c.markDirtyLocked(name, pos)
+				c.mu.Unlock()
+				c.wakeWriter()
+			})
 			continue
 		}
 		c.mu.Lock()
@@ -743,9 +774,6 @@ func (c *conn) flush() bool {
 		if !c.write(mustJSON(serverMsg{Type: MsgUpdate, Room: name, Position: at, Data: data})) {
 			return false
 		}
-	}
-	if retry { // the read model lags: try again shortly
-		time.AfterFunc(snapshotRetry, c.wakeWriter)
 	}
 	return true
 }

@@ -402,7 +402,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, auto *room) {
 		httpError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		return
 	}
-	c := &conn{hub: h, id: id, subs: map[string]*sub{}, wake: make(chan struct{}, 1), direct: make(chan []byte, 16),
+	c := &conn{hub: h, id: id, subs: map[string]*sub{}, direct: make(chan []byte, 16),
 		limiter: newLimiter(h.cfg.InboundRate, h.cfg.InboundBurst)}
 	h.mu.Lock()
 	switch {
@@ -460,17 +460,19 @@ func (c *conn) run(ws *websocket.Conn, auto *room) {
 	defer h.clients.Add(-1)
 	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	defer c.cancel()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+	c.mu.Lock()
+	c.hb = time.AfterFunc(h.cfg.Heartbeat, c.heartbeat)
+	c.mu.Unlock()
 	if auto != nil {
 		c.subscribe(*auto, clientMsg{}, false)
 	}
 	c.readLoop()
 	c.cancel()
-	<-writerDone
+	c.mu.Lock()
+	c.ended = true
+	c.hb.Stop()
+	c.mu.Unlock()
+	c.writers.Wait()
 	c.subWG.Wait()
 	c.closeOnce.Do(func() { _ = ws.CloseNow() })
 }

@@ -622,3 +622,59 @@ func TestServerTimeoutsDoNotEndSockets(t *testing.T) {
 	c.send(map[string]string{"type": "PING"})
 	c.until("PONG after the server timeouts", isType("PONG", ""))
 }
+
+// TestHeartbeatAndPongDeadline: an idle socket gets HEARTBEAT messages
+// (its writer goroutine starts for each and ends after), and a client that
+// stops answering protocol pings is closed with 1008 while one that
+// answers stays.
+func TestHeartbeatAndPongDeadline(t *testing.T) {
+	f := newFixture(t, ws.Config{Heartbeat: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
+	a := f.dial("alice")
+	got := make(chan msg, 256)
+	go func() { // alice reads all along, so her client answers pings
+		defer close(got)
+		for {
+			m, err := a.next()
+			if err != nil {
+				return
+			}
+			got <- m
+		}
+	}()
+	for hb := 0; hb < 3; {
+		select {
+		case m, ok := <-got:
+			if !ok {
+				t.Fatal("alice's socket ended")
+			}
+			if m.Type == "HEARTBEAT" {
+				hb++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no HEARTBEAT within 10 s")
+		}
+	}
+	b := f.dial("bob") // never reads: never answers a ping
+	waitFor(t, "bob's socket to be closed for not answering pings", func() bool { return f.hub.Stats().Clients == 1 })
+	// (bob cannot see the 1008 now: reading, his client first answers the
+	// queued pings on the closed socket and fails there.)
+	var err error
+	for err == nil {
+		_, err = b.next()
+	}
+	a.send(map[string]string{"type": "PING"})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m, ok := <-got:
+			if !ok {
+				t.Fatal("alice's socket ended, though she answers pings")
+			}
+			if m.Type == "PONG" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no PONG for alice within 10 s")
+		}
+	}
+}
