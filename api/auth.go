@@ -55,7 +55,10 @@ func (s *Server) authRoutes() {
 	s.mux.HandleFunc("POST /auth/refresh", s.handleRefresh)
 	s.mux.HandleFunc("POST /auth/logout", s.handleLogout)
 	s.mux.HandleFunc("GET /auth/verify", s.handleVerify)
-	for _, p := range []string{"/api/v1/users", "/api/v1/users/{$}"} {
+	// The users collection is /api/v1/users/; /api/v1/users answers the
+	// same, rather than redirect (a 301 or 302 turns a POST into a GET in
+	// most clients). The paths under it take no trailing slash.
+	for _, p := range []string{"/api/v1/users/{$}", "/api/v1/users"} {
 		s.mux.HandleFunc("GET "+p, s.handleUsers)
 		s.mux.HandleFunc("POST "+p, s.handleAddUser)
 	}
@@ -252,6 +255,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
+// handleUsers serves GET /api/v1/users/: every user, sorted by username.
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"users": s.auth.Users()})
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/domain"
-	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/monitoring"
 )
@@ -340,12 +339,21 @@ func TestUsersRoutesHTTP(t *testing.T) {
 	var list struct {
 		Users []auth.User `json:"users"`
 	}
-	call(t, http.MethodGet, base+"/api/v1/users/", admin.AccessToken, nil).decode(t, &list)
-	if len(list.Users) != 2 || list.Users[1].Username != "asha" {
-		t.Fatalf("users: %+v", list)
+	slash := call(t, http.MethodGet, base+"/api/v1/users/", admin.AccessToken, nil)
+	slash.decode(t, &list)
+	if slash.status != http.StatusOK || len(list.Users) != 2 || list.Users[1].Username != "asha" {
+		t.Fatalf("users: %d %+v", slash.status, list)
 	}
-	if strings.Contains(string(call(t, http.MethodGet, base+"/api/v1/users", admin.AccessToken, nil).body), "argon2") {
+	// Without the slash: the same answer (no redirect).
+	if r := call(t, http.MethodGet, base+"/api/v1/users", admin.AccessToken, nil); r.status != http.StatusOK || !bytes.Equal(r.body, slash.body) {
+		t.Fatalf("GET /api/v1/users: %d %s, want %s", r.status, r.body, slash.body)
+	}
+	if strings.Contains(string(slash.body), "argon2") {
 		t.Error("the user list leaks password hashes")
+	}
+	r := call(t, http.MethodPost, base+"/api/v1/users", admin.AccessToken, map[string]string{"username": "cara", "password": "cara-password"})
+	if r.status != http.StatusCreated || !strings.Contains(string(r.body), `"username":"cara"`) {
+		t.Fatalf("POST /api/v1/users: %d %s", r.status, r.body)
 	}
 
 	var cur struct {
@@ -374,7 +382,7 @@ func TestUsersRoutesHTTP(t *testing.T) {
 	}
 
 	// Settings.
-	r := call(t, http.MethodPut, base+"/api/v1/users/settings", at.AccessToken, map[string]any{"settings": map[string]string{"theme": "dark"}})
+	r = call(t, http.MethodPut, base+"/api/v1/users/settings", at.AccessToken, map[string]any{"settings": map[string]string{"theme": "dark"}})
 	if r.status != 200 || !strings.Contains(string(r.body), `"theme":"dark"`) {
 		t.Fatalf("put settings: %d %s", r.status, r.body)
 	}
@@ -397,10 +405,10 @@ func TestUsersRoutesHTTP(t *testing.T) {
 	loginHTTP(t, base, "asha", "asha-password-2")
 }
 
-// scopedFixture is the read-model fixture served a second time with
-// authentication on, with users asha and bob (traders) and the admin.
+// scopedFixture is the read-model fixture with authentication on, with
+// users asha and bob (traders) and the admin.
 type scopedFixture struct {
-	*readModelFixture
+	*testEnv
 	base                 string
 	admin, asha, bob     tokens
 	ashaUser             auth.User
@@ -410,12 +418,13 @@ type scopedFixture struct {
 
 func newScopedFixture(t *testing.T) *scopedFixture {
 	t.Helper()
-	f := newReadModelFixture(t, time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()))
-	svc, _ := newAuthService(t, f.st, &authClock{t: time.Now()})
-	srv := api.NewServer(api.Config{}, api.Deps{Events: f.st, Registry: f.reg, Projections: f.runner, Auth: svc})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	s := &scopedFixture{readModelFixture: f, base: ts.URL, svc: svc}
+	var svc *auth.Service
+	f := newTestEnv(t, envConfig{readModels: marketAndTrading, server: func(e *testEnv, _ *api.Config, deps *api.Deps) {
+		svc, _ = newAuthService(t, e.st, &authClock{t: time.Now()})
+		deps.Auth = svc
+	}})
+	ts := f.ts
+	s := &scopedFixture{testEnv: f, base: ts.URL, svc: svc}
 	ctx := context.Background()
 	for _, n := range []string{"asha", "bob"} {
 		if _, err := svc.AddUser(ctx, n, n+"-password", domain.RoleTrader, "test"); err != nil {
@@ -471,6 +480,7 @@ func TestReadModelsAreScopedToAccounts(t *testing.T) {
 	t.Parallel()
 	s := newScopedFixture(t)
 	both := []string{"paper-asha", "paper-bob"}
+	head := s.storeHead()
 	for _, c := range []struct{ path, list string }{
 		{"/api/v1/positions", "positions"},
 		{"/api/v1/positions?position=1000000", "positions"}, // as-of answers are scoped too
@@ -480,7 +490,7 @@ func TestReadModelsAreScopedToAccounts(t *testing.T) {
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			if c.path == "/api/v1/positions?position=1000000" {
-				c.path = fmt.Sprintf("/api/v1/positions?position=%d", s.lastPosition(t))
+				c.path = fmt.Sprintf("/api/v1/positions?position=%d", head)
 			}
 			sep := "?"
 			if strings.Contains(c.path, "?") {
@@ -535,13 +545,4 @@ func TestReadModelsAreScopedToAccounts(t *testing.T) {
 	if r := call(t, "GET", s.base+"/api/v1/orders/"+s.bobsOrder, s.asha.AccessToken, nil); r.status != 200 {
 		t.Errorf("asha reading a granted account's order: %d %s", r.status, r.body)
 	}
-}
-
-func (s *scopedFixture) lastPosition(tb testing.TB) eventstore.Position {
-	tb.Helper()
-	h, err := s.st.Head(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
 }

@@ -5,7 +5,6 @@ package api_test
 // request, both served by a real http.Server on loopback.
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,13 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
-	"github.com/algoauto/algoauto/eventstore/codec"
-	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/internal/probe"
 	"github.com/algoauto/algoauto/projections"
 )
@@ -37,58 +32,24 @@ var (
 // JSON, as the probe of PERFORMANCE.md §8.
 const h1Positions = 4
 
-// positionsFixture appends orders and fills to an embedded store and runs
-// the positions read model over it.
+// positionsFixture appends orders and fills to the shared fixture's store
+// and runs the positions read model over it.
 func positionsFixture(b *testing.B) *projections.Runner {
 	b.Helper()
-	reg := codec.NewRegistry()
-	st, err := embedded.Open(context.Background(), embedded.Config{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	snaps, err := projections.NewFileSnapshots(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	runner, err := projections.NewRunner(st, snaps, projections.RunnerConfig{},
-		func() projections.Projection { return projections.NewQuotes() },
-		func() projections.Projection { return projections.NewPositions(reg) })
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = runner.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	appendEvent := func(stream string, e domain.Event) eventstore.Position {
-		d, err := reg.Encode(uuid.New(), e, eventstore.Metadata{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		res, err := st.Append(context.Background(), stream, eventstore.Any(), d)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return res.Position
-	}
+	e := newTestEnv(b, envConfig{readModels: []string{"quotes", "positions"}})
 	var last eventstore.Position
 	for i := range h1Positions {
 		id := fmt.Sprintf("o%d", i)
 		account, symbol := fmt.Sprintf("paper-%d", i%2), fmt.Sprintf("NIFTY26NOV%dCE", 24000+100*i)
-		appendEvent(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: account, Mode: domain.Paper,
+		e.append(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: account, Mode: domain.Paper,
 			Exchange: domain.ExchangeNFO, Symbol: symbol, Side: domain.Buy, Quantity: 130, Type: domain.Market, Product: domain.NRML, LotSize: 65})
-		appendEvent(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: id + "-1", Quantity: 130, Price: domain.Rupees(100 + int64(i)),
+		e.append(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: id + "-1", Quantity: 130, Price: domain.Rupees(100 + int64(i)),
 			FilledQty: 130, Charges: domain.Rupees(20)})
-		last = appendEvent(domain.TickStream(domain.ExchangeNFO, symbol), domain.Tick{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: symbol,
+		last = e.append(domain.TickStream(domain.ExchangeNFO, symbol), domain.Tick{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: symbol,
 			ExchangeTime: time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST()), LTP: domain.Rupees(105 + int64(i))})
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer wcancel()
-	if err := runner.WaitFor(wctx, "positions", last); err != nil {
-		b.Fatal(err)
-	}
-	return runner
+	e.wait(last)
+	return e.runner
 }
 
 // serve serves h on a fresh loopback listener until the benchmark ends.

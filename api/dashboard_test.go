@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,47 +12,12 @@ import (
 
 	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/domain"
-	"github.com/algoauto/algoauto/eventstore/codec"
-	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/projections"
 )
 
-// newDashboardFixture is a readModelFixture whose runner folds the
-// dashboard projections (pnl, control, providers) and positions.
-func newDashboardFixture(t *testing.T, now time.Time) *readModelFixture {
-	f := &readModelFixture{t: t, reg: codec.NewRegistry(), clock: time.Date(2026, 11, 20, 4, 0, 0, 0, time.UTC)}
-	st, err := embedded.Open(context.Background(), embedded.Config{Dir: t.TempDir(), Now: func() time.Time {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.clock = f.clock.Add(time.Second)
-		return f.clock
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f.st = st
-	snaps, err := projections.NewFileSnapshots(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
-		func() projections.Projection { return projections.NewPositions(f.reg) },
-		func() projections.Projection { return projections.NewPnL(f.reg, projections.PnLConfig{}) },
-		func() projections.Projection { return projections.NewControl(f.reg) },
-		func() projections.Projection { return projections.NewProviders(f.reg) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	srv := api.NewServer(api.Config{}, api.Deps{Events: st, Registry: f.reg, Projections: f.runner, Now: func() time.Time { return now }})
-	f.ts = httptest.NewServer(srv.Handler())
-	t.Cleanup(f.ts.Close)
-	return f
-}
+// dashboardModels are the read models of the dashboard routes, and
+// positions.
+var dashboardModels = []string{"positions", "pnl", "control", "providers"}
 
 var dashboardRoutes = []string{
 	"/api/v1/dashboard/summary",
@@ -78,7 +42,7 @@ func withoutAsOf(t *testing.T, r response) map[string]any {
 func TestDashboardRoutes(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 20, 10, 0, 30, 0, domain.IST())
-	f := newDashboardFixture(t, now)
+	f := newTestEnv(t, envConfig{now: now, readModels: dashboardModels})
 	rs := domain.Rupees
 	// The store records an event a second from 09:30:01 IST; ticks are
 	// stamped 10:00 IST. paper-1 buys 130 FUT @ 26050 (₹20 charges).
@@ -238,7 +202,9 @@ func TestDashboardRoutes(t *testing.T) {
 	points, pos := replayed.(*projections.PnL).Series(projections.PnLQuery{Fill: true})
 	want, _ := json.Marshal(map[string]any{"position": uint64(pos), "day": "2026-11-20", "points": points})
 	var wantMap map[string]any
-	_ = json.Unmarshal(want, &wantMap)
+	if err := json.Unmarshal(want, &wantMap); err != nil {
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(wantMap, atMid["/api/v1/dashboard/pnl?fill=true"]) {
 		t.Errorf("replayed series %s, REST as of mid %v", want, atMid["/api/v1/dashboard/pnl?fill=true"])
 	}
@@ -247,6 +213,10 @@ func TestDashboardRoutes(t *testing.T) {
 		{"/api/v1/dashboard/summary?mode=demo", "mode"},
 		{"/api/v1/dashboard/pnl?day=20-11-2026", "day"},
 		{"/api/v1/dashboard/pnl?fill=maybe", "fill"},
+		// What a route cannot apply is refused, not ignored.
+		{"/api/v1/dashboard/summary?fill=true", "fill"},
+		{"/api/v1/dashboard/performance?fill=false", "fill"},
+		{"/api/v1/dashboard/performance?day=2026-11-20", "day"},
 		{"/api/v1/dashboard/performance?position=x", "position"},
 		{"/api/v1/control/status?asOf=yesterday", "asOf"},
 		{"/api/v1/providers?position=1&asOf=2026-11-20T10:00:00Z", "asOf"},

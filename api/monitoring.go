@@ -17,7 +17,9 @@ type diskUser interface {
 }
 
 // handleDBHealth serves GET /api/v1/db-health/check: the store answers a
-// head read, with its latency; 503 when it does not.
+// head read, with its latency; when it does not (within 2 s), 503 in the
+// error shape with the store, latency and status beside "error" (the
+// message keeps the store's error: the route is for operators).
 func (s *Server) handleDBHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -27,8 +29,8 @@ func (s *Server) handleDBHealth(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"store": s.kind, "latency_ms": float64(lat.Microseconds()) / 1000}
 	if err != nil {
 		s.log.Warn("db health check failed", "err", err)
-		out["status"], out["error"] = "unavailable", err.Error()
-		writeJSON(w, http.StatusServiceUnavailable, out)
+		out["status"] = "unavailable"
+		writeErrorWith(w, r, s.log, &Error{Code: CodeUnavailable, Message: "the event store did not answer a head read: " + err.Error()}, out)
 		return
 	}
 	out["status"], out["head"] = "ok", uint64(head)

@@ -83,8 +83,14 @@ func TestMonitoringRoutes(t *testing.T) {
 		api.Deps{Events: fakeReader{err: errors.New("connection refused")}, Registry: codec.NewRegistry(), Monitor: mon, StoreKind: "postgres"})
 	bts := httptest.NewServer(bad.Handler())
 	defer bts.Close()
-	if r := get(t, bts.URL+"/api/v1/db-health/check"); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "connection refused") {
-		t.Fatalf("db health of a failing store: %d %s", r.status, r.body)
+	r = get(t, bts.URL+"/api/v1/db-health/check")
+	wantError(t, r, http.StatusServiceUnavailable, "unavailable", "connection refused")
+	var down struct {
+		Status string `json:"status"`
+		Store  string `json:"store"`
+	}
+	if r.decode(t, &down); down.Status != "unavailable" || down.Store != "postgres" {
+		t.Fatalf("db health of a failing store: %s", r.body)
 	}
 	var recent struct {
 		Errors []monitoring.ErrorEntry `json:"errors"`

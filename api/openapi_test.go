@@ -1,10 +1,11 @@
-package api
+package api_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,23 +23,21 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/google/uuid"
 
+	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/api/ws"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
-	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/monitoring"
-	"github.com/algoauto/algoauto/projections"
 )
 
 // loadOpenAPI loads and validates the embedded document.
 func loadOpenAPI(t *testing.T) *openapi3.T {
 	t.Helper()
 	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(openAPIDoc)
+	doc, err := loader.LoadFromData(api.OpenAPIDoc)
 	if err != nil {
 		t.Fatalf("load openapi.json: %v", err)
 	}
@@ -59,30 +57,22 @@ func TestOpenAPIDocumentValidates(t *testing.T) {
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			public := op.Security != nil && len(*op.Security) == 0
-			if public != publicPaths[path] {
-				t.Errorf("%s %s: public in the document = %v, in publicPaths = %v", method, path, public, publicPaths[path])
+			if public != api.IsPublicPath(path) {
+				t.Errorf("%s %s: public in the document = %v, in publicPaths = %v", method, path, public, api.IsPublicPath(path))
 			}
 		}
 	}
 }
 
-// oaFixture is a server with every optional route on (monitor, read
-// models, auth, WebSocket hub) over a store with data, an admin and a
-// trader.
+// oaFixture is the shared test fixture with every optional route on
+// (monitor, read models, auth, WebSocket hub) over a store with data, an
+// admin and a trader, and the document to check answers against.
 type oaFixture struct {
-	t      *testing.T
-	st     *embedded.Store
-	reg    *codec.Registry
-	runner *projections.Runner
+	*testEnv
 	svc    *auth.Service
 	hub    *ws.Hub
-	srv    *Server
-	ts     *httptest.Server
 	doc    *openapi3.T
 	router routers.Router
-
-	mu    sync.Mutex
-	clock time.Time
 
 	admin, trader       string // access tokens
 	adminID, traderID   string
@@ -101,76 +91,46 @@ const (
 
 func newOAFixture(t *testing.T) *oaFixture {
 	t.Helper()
-	f := &oaFixture{t: t, reg: codec.NewRegistry(), clock: time.Date(2026, 11, 20, 4, 0, 0, 0, time.UTC), covered: map[string]bool{}}
-	ctx := context.Background()
-	st, err := embedded.Open(ctx, embedded.Config{Dir: t.TempDir(), Now: func() time.Time {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.clock = f.clock.Add(time.Second)
-		return f.clock
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f.st = st
-	snaps, err := projections.NewFileSnapshots(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
-		func() projections.Projection { return projections.NewQuotes() },
-		func() projections.Projection { return projections.NewPositions(f.reg) },
-		func() projections.Projection { return projections.NewOrders(f.reg) },
-		func() projections.Projection { return projections.NewSignals(f.reg) },
-		func() projections.Projection { return projections.NewPnL(f.reg, projections.PnLConfig{}) },
-		func() projections.Projection { return projections.NewControl(f.reg) },
-		func() projections.Projection { return projections.NewProviders(f.reg) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = f.runner.Run(rctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	f.svc, err = auth.NewService(st, auth.Config{Key: key, Registry: f.reg, MaxUserFailures: 2,
-		Params: auth.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.svc.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if created, _, err := f.svc.Bootstrap(ctx, oaAdminPassword); err != nil || !created {
-		t.Fatalf("bootstrap: %v %v", created, err)
-	}
-	tr, err := f.svc.AddUser(ctx, "trader1", oaTraderPassword, domain.RoleTrader, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.traderID = tr.ID
-	if _, err := f.svc.GrantAccount(ctx, tr.ID, "acct-1", "test"); err != nil {
-		t.Fatal(err)
-	}
-
-	f.hub = ws.NewHub(ws.Config{MaxConnsPerUser: oaMaxSockets}, ws.Deps{Authenticate: oaIdentity(f.svc), Snapshot: ws.NewSnapshots(f.runner).Snapshot})
-	mon := monitoring.New()
-	// A warning in the recent-errors ring, for /api/v1/errors/recent.
-	logger := slog.New(mon.Errors.LogHandler(slog.DiscardHandler))
-	logger.With("component", "feed").Warn("feed slow", "provider", "sim", "lag_ms", 1500)
+	f := &oaFixture{covered: map[string]bool{}}
 	now := time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST())
-	f.srv = NewServer(Config{Version: "test", Logger: logger}, Deps{Events: st, Registry: f.reg, Projections: f.runner, Monitor: mon,
-		StoreKind: "embedded", Auth: f.svc, WebSocket: f.hub, Now: func() time.Time { return now }})
-	f.ts = httptest.NewServer(f.srv.Handler())
-	t.Cleanup(f.hub.Close)
-	t.Cleanup(f.ts.Close)
+	f.testEnv = newTestEnv(t, envConfig{now: now, server: func(e *testEnv, cfg *api.Config, deps *api.Deps) {
+		ctx := context.Background()
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		f.svc, err = auth.NewService(e.st, auth.Config{Key: key, Registry: e.reg, MaxUserFailures: 2,
+			Params: auth.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if created, _, err := f.svc.Bootstrap(ctx, oaAdminPassword); err != nil || !created {
+			t.Fatalf("bootstrap: %v %v", created, err)
+		}
+		tr, err := f.svc.AddUser(ctx, "trader1", oaTraderPassword, domain.RoleTrader, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.traderID = tr.ID
+		if _, err := f.svc.GrantAccount(ctx, tr.ID, "acct-1", "test"); err != nil {
+			t.Fatal(err)
+		}
+		f.hub = ws.NewHub(ws.Config{MaxConnsPerUser: oaMaxSockets}, ws.Deps{Authenticate: oaIdentity(f.svc), Snapshot: ws.NewSnapshots(e.runner).Snapshot})
+		t.Cleanup(f.hub.Close)
+		mon := monitoring.New()
+		// A warning in the recent-errors ring, for /api/v1/errors/recent.
+		logger := slog.New(mon.Errors.LogHandler(slog.DiscardHandler))
+		logger.With("component", "feed").Warn("feed slow", "provider", "sim", "lag_ms", 1500)
+		*cfg = api.Config{Version: "test", Logger: logger}
+		deps.Monitor, deps.StoreKind, deps.Auth, deps.WebSocket = mon, "embedded", f.svc, f.hub
+	}})
 
 	f.doc = loadOpenAPI(t)
+	var err error
 	if f.router, err = legacy.NewRouter(f.doc); err != nil {
 		t.Fatal(err)
 	}
@@ -190,19 +150,6 @@ func oaIdentity(svc *auth.Service) func(*http.Request) (ws.Identity, error) {
 		}
 		return ws.Identity{UserID: p.UserID, Username: p.Username, Role: string(p.Role), Admin: p.AllAccounts, Accounts: p.Accounts}, nil
 	}
-}
-
-func (f *oaFixture) append(stream string, e domain.Event) eventstore.Position {
-	f.t.Helper()
-	d, err := f.reg.Encode(uuid.New(), e, eventstore.Metadata{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	res, err := f.st.Append(context.Background(), stream, eventstore.Any(), d)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return res.Position
 }
 
 // seed records ticks, orders with fills, a rejected order, signals,
@@ -255,13 +202,7 @@ func (f *oaFixture) seed() {
 	f.append(domain.ProviderStream("sim"), domain.FeedStale{Provider: "sim", Symbol: "NIFTY26NOVFUT", LastTickAt: at, Threshold: time.Second, DetectedAt: at.Add(time.Second)})
 	f.append(domain.ProviderStream("idle"), domain.FeedStale{Provider: "idle", LastTickAt: at, Threshold: time.Second, DetectedAt: at})
 	f.head = tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26080))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, name := range f.runner.Names() {
-		if err := f.runner.WaitFor(ctx, name, f.head); err != nil {
-			f.t.Fatal(err)
-		}
-	}
+	f.wait(f.head)
 }
 
 func (f *oaFixture) login(username, password string) string {
@@ -284,6 +225,7 @@ func (f *oaFixture) principal(token string) auth.Principal {
 
 // oaCall is one request to check against the document.
 type oaCall struct {
+	base         string // the server; default the fixture's
 	method, path string // path with its query, e.g. /api/v1/orders?limit=1
 	token        string
 	body         any
@@ -295,8 +237,18 @@ type oaCall struct {
 // do sends c, checks the status, validates the request and the response
 // against the document and returns the response body.
 func (f *oaFixture) do(c oaCall) []byte {
+	f.t.Helper()
+	body, _ := f.doHeader(c)
+	return body
+}
+
+// doHeader is do, returning the response's header too.
+func (f *oaFixture) doHeader(c oaCall) ([]byte, http.Header) {
 	t := f.t
 	t.Helper()
+	if c.base == "" {
+		c.base = f.ts.URL
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	build := func() *http.Request {
@@ -308,7 +260,7 @@ func (f *oaFixture) do(c oaCall) []byte {
 			}
 			rd = bytes.NewReader(b)
 		}
-		req, err := http.NewRequestWithContext(ctx, c.method, f.ts.URL+c.path, rd)
+		req, err := http.NewRequestWithContext(ctx, c.method, c.base+c.path, rd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,14 +313,14 @@ func (f *oaFixture) do(c oaCall) []byte {
 	}
 	if res.StatusCode != c.status {
 		t.Errorf("%s: status %d, want %d: %s", name, res.StatusCode, c.status, body)
-		return body
+		return body, res.Header
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
 		Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 		t.Errorf("%s: %d answer does not match the document: %v\nbody: %.2000s", name, res.StatusCode, err, body)
 	}
-	return body
+	return body, res.Header
 }
 
 // muxPath turns a ServeMux pattern's path into an OpenAPI path.
@@ -383,7 +335,7 @@ func TestOpenAPIRoutesMatchRegistered(t *testing.T) {
 	t.Parallel()
 	f := newOAFixture(t)
 	registered := map[string]bool{}
-	for _, p := range f.srv.mux.patterns {
+	for _, p := range f.srv.Patterns() {
 		method, path, ok := strings.Cut(p, " ")
 		if !ok || strings.HasPrefix(path, " ") || !strings.HasPrefix(path, "/") {
 			t.Fatalf("pattern %q: want METHOD /path (no host, one space)", p)
@@ -391,7 +343,7 @@ func TestOpenAPIRoutesMatchRegistered(t *testing.T) {
 		registered[method+" "+muxPath(path)] = true
 	}
 	if len(registered) < 40 {
-		t.Fatalf("only %d routes recorded: %v", len(registered), f.srv.mux.patterns)
+		t.Fatalf("only %d routes recorded: %v", len(registered), f.srv.Patterns())
 	}
 	documented := map[string]bool{}
 	for path, item := range f.doc.Paths.Map() {
@@ -429,8 +381,8 @@ func TestOpenAPIRoutesMatchRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" || !bytes.Equal(b, openAPIDoc) {
-		t.Fatalf("GET /api/v1/openapi.json: %d %q, %d bytes (want %d)", res.StatusCode, res.Header.Get("Content-Type"), len(b), len(openAPIDoc))
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" || !bytes.Equal(b, api.OpenAPIDoc) {
+		t.Fatalf("GET /api/v1/openapi.json: %d %q, %d bytes (want %d)", res.StatusCode, res.Header.Get("Content-Type"), len(b), len(api.OpenAPIDoc))
 	}
 }
 
@@ -490,8 +442,15 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		"/api/v1/dashboard/pnl?fill=true&account=acct-1", "/api/v1/dashboard/performance?strategy=orb&mode=paper",
 		"/api/v1/control/status?account=acct-1,acct-2", fmt.Sprintf("/api/v1/providers?position=%d", f.head),
 		"/api/v1/market-data/quote/NIFTY26NOVFUT", "/api/v1/monitoring/metrics?prefix=algoauto_", "/api/v1/errors/recent?limit=5",
+		"/api/v1/events?cursor=1&limit=1", "/api/v1/orders?cursor=1&limit=1", "/api/v1/dashboard/trades?cursor=1",
+		"/api/v1/signals?cursor=1000&limit=1",
 	} {
 		f.do(oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK})
+	}
+	// The users collection answers the same with and without its slash.
+	if a, b := f.do(oaCall{method: http.MethodGet, path: "/api/v1/users/", token: f.admin, status: http.StatusOK}),
+		f.do(oaCall{method: http.MethodGet, path: "/api/v1/users", token: f.admin, status: http.StatusOK}); !bytes.Equal(a, b) {
+		t.Errorf("GET /api/v1/users/ %s, GET /api/v1/users %s", a, b)
 	}
 	var recent struct {
 		Errors []monitoring.ErrorEntry `json:"errors"`
@@ -499,10 +458,18 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 	if err := json.Unmarshal(f.do(oaCall{method: http.MethodGet, path: "/api/v1/errors/recent", token: f.admin, status: http.StatusOK}), &recent); err != nil || len(recent.Errors) == 0 {
 		t.Errorf("errors/recent: %+v %v, want the seeded warning", recent, err)
 	}
-	// A trader sees its own accounts.
-	for _, p := range []string{"/api/v1/positions", "/api/v1/orders", "/api/v1/signals", "/api/v1/dashboard/summary", "/api/v1/users/current"} {
-		f.do(oaCall{method: http.MethodGet, path: p, token: f.trader, status: http.StatusOK})
+	// A trader sees its own account (and signals without an account).
+	for _, c := range []struct{ path, list string }{
+		{"/api/v1/positions", "positions"}, {"/api/v1/orders", "orders"}, {"/api/v1/signals", "signals"},
+		{"/api/v1/dashboard/summary", "accounts"},
+	} {
+		b := f.do(oaCall{method: http.MethodGet, path: c.path, token: f.trader, status: http.StatusOK})
+		got := accountsOf(t, response{status: http.StatusOK, body: b}, c.list)
+		if !slices.Contains(got, "acct-1") || slices.ContainsFunc(got, func(a string) bool { return a != "acct-1" && a != "" }) {
+			t.Errorf("the trader of acct-1 sees %s of %v", c.list, got)
+		}
 	}
+	f.do(oaCall{method: http.MethodGet, path: "/api/v1/users/current", token: f.trader, status: http.StatusOK})
 
 	// Errors in the API's shape.
 	for _, c := range []oaCall{
@@ -513,6 +480,13 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{method: http.MethodGet, path: "/api/v1/positions?mode=demo", token: f.admin, status: http.StatusBadRequest, badRequest: true},
 		{method: http.MethodGet, path: fmt.Sprintf("/api/v1/orders?position=%d", f.head+100), token: f.admin, status: http.StatusBadRequest},
 		{method: http.MethodGet, path: "/api/v1/dashboard/pnl?day=20-11-2026", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		// A parameter a sibling route takes but this one cannot apply is
+		// refused, not ignored; so are a cursor and its alias together.
+		{method: http.MethodGet, path: "/api/v1/dashboard/trades?status=FILLED", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/dashboard/summary?fill=true", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/dashboard/performance?fill=false", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/dashboard/performance?day=2026-11-20", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/orders?cursor=1&after=2", token: f.admin, status: http.StatusBadRequest},
 		{method: http.MethodGet, path: "/api/v1/events", token: f.trader, status: http.StatusForbidden},
 		{method: http.MethodGet, path: "/api/v1/positions?account=acct-2", token: f.trader, status: http.StatusForbidden},
 		{method: http.MethodPost, path: "/api/v1/projections/nope/rebuild", token: f.admin, status: http.StatusNotFound},
@@ -617,5 +591,154 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 				t.Errorf("%s %s was not exercised", method, path)
 			}
 		}
+	}
+}
+
+// TestOpenAPIPagedLists checks the paging contract both ways: every list
+// documented with a cursor documents limit and X-Next-Cursor (and
+// next_cursor in an object answer) and vice versa, and each list's
+// X-Next-Cursor, passed back as cursor=, reads the next page.
+func TestOpenAPIPagedLists(t *testing.T) {
+	t.Parallel()
+	f := newOAFixture(t)
+	var documented []string
+	for path, item := range f.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ok200 := op.Responses.Status(http.StatusOK)
+			hasCursor := op.Parameters.GetByInAndName("query", "cursor") != nil
+			hasHeader := ok200 != nil && ok200.Value.Headers["X-Next-Cursor"] != nil
+			if !hasCursor && !hasHeader {
+				continue
+			}
+			documented = append(documented, method+" "+path)
+			if !hasCursor || !hasHeader || op.Parameters.GetByInAndName("query", "limit") == nil {
+				t.Errorf("%s %s: cursor %v, limit %v, X-Next-Cursor %v: a paged list documents all three", method, path,
+					hasCursor, op.Parameters.GetByInAndName("query", "limit") != nil, hasHeader)
+				continue
+			}
+			schema := ok200.Value.Content.Get("application/json").Schema.Value
+			if schema.Type.Is("object") && schema.Properties["next_cursor"] == nil {
+				t.Errorf("%s %s: the answer lacks next_cursor", method, path)
+			}
+		}
+	}
+	sort.Strings(documented)
+	want := []string{"GET /api/v1/dashboard/trades", "GET /api/v1/events", "GET /api/v1/orders", "GET /api/v1/signals"}
+	if !slices.Equal(documented, want) {
+		t.Errorf("paged lists in the document: %v, want %v", documented, want)
+	}
+
+	// Each list, a page of 1 at a time: the cursor leads through every item
+	// exactly once, and the last page has none.
+	for _, c := range []struct{ path, list, alias string }{
+		{"/api/v1/events?type=OrderFilled", "", ""},
+		{"/api/v1/orders?account=acct-1", "orders", "next_after"},
+		{"/api/v1/dashboard/trades?mode=paper", "trades", "next_after"},
+		{"/api/v1/signals?source=orb", "signals", "next_before"},
+	} {
+		full := f.do(oaCall{method: http.MethodGet, path: c.path, token: f.admin, status: http.StatusOK})
+		all := pageItems(t, full, c.list)
+		if len(all) < 2 {
+			t.Fatalf("%s: %d items, want at least 2 to page", c.path, len(all))
+		}
+		var paged []json.RawMessage
+		cursor := ""
+		for page := 0; ; page++ {
+			if page > len(all) {
+				t.Fatalf("%s: paging did not end", c.path)
+			}
+			p := c.path + "&limit=1"
+			if cursor != "" {
+				p += "&cursor=" + cursor
+			}
+			b, h := f.doHeader(oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK})
+			items := pageItems(t, b, c.list)
+			paged = append(paged, items...)
+			next := h.Get("X-Next-Cursor")
+			if c.list != "" {
+				var fields map[string]json.RawMessage
+				if err := json.Unmarshal(b, &fields); err != nil {
+					t.Fatal(err)
+				}
+				if string(fields["next_cursor"]) != next || string(fields[c.alias]) != next {
+					t.Errorf("%s: X-Next-Cursor %q, next_cursor %s, %s %s: want one value", p, next, fields["next_cursor"], c.alias, fields[c.alias])
+				}
+			}
+			if len(items) == 0 || next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(paged) != len(all) {
+			t.Errorf("%s: paged %d items, listed %d", c.path, len(paged), len(all))
+		}
+		for i := range min(len(paged), len(all)) {
+			if !bytes.Equal(paged[i], all[i]) {
+				t.Errorf("%s: item %d paged %s, listed %s", c.path, i, paged[i], all[i])
+			}
+		}
+	}
+}
+
+// pageItems returns the items of a list answer: the array itself, or its
+// field list.
+func pageItems(t *testing.T, body []byte, list string) []json.RawMessage {
+	t.Helper()
+	var items []json.RawMessage
+	if list == "" {
+		if err := json.Unmarshal(body, &items); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return items
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	if err := json.Unmarshal(fields[list], &items); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return items
+}
+
+// TestOpenAPIUnavailableHealth checks the 503 answers of the probes
+// against the document: the error shape with the details beside it.
+func TestOpenAPIUnavailableHealth(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &oaFixture{testEnv: &testEnv{t: t}, doc: doc, router: router, covered: map[string]bool{}} // no store: do's validation only
+	down := errors.New("connection refused")
+	srv := api.NewServer(api.Config{Ready: []api.Check{
+		{Name: "store", Check: func(context.Context) error { return down }},
+		{Name: "projections", Check: func(context.Context) error { return nil }},
+	}}, api.Deps{Events: fakeReader{err: down}, Registry: codec.NewRegistry(), StoreKind: "postgres"})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	type unavailable struct {
+		Status string  `json:"status"`
+		Checks []check `json:"checks"`
+		Store  string  `json:"store"`
+		Error  struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	var ready, db unavailable
+	if err := json.Unmarshal(f.do(oaCall{base: ts.URL, method: http.MethodGet, path: "/health/ready", status: http.StatusServiceUnavailable}), &ready); err != nil {
+		t.Fatal(err)
+	}
+	if ready.Status != "not_ready" || len(ready.Checks) != 2 || ready.Checks[0].OK || ready.Error.Code != "unavailable" ||
+		!strings.Contains(ready.Error.Message, "store") || strings.Contains(ready.Error.Message, "projections") {
+		t.Errorf("/health/ready: %+v", ready)
+	}
+	if err := json.Unmarshal(f.do(oaCall{base: ts.URL, method: http.MethodGet, path: "/api/v1/db-health/check", status: http.StatusServiceUnavailable}), &db); err != nil {
+		t.Fatal(err)
+	}
+	if db.Status != "unavailable" || db.Store != "postgres" || db.Error.Code != "unavailable" || !strings.Contains(db.Error.Message, "connection refused") {
+		t.Errorf("/api/v1/db-health/check: %+v", db)
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -170,6 +171,91 @@ func (s *Server) asOf(ctx context.Context, r *http.Request) (eventstore.Position
 	return 0, false, nil
 }
 
+// answer is what a read-model route answers: the log position its data
+// reflects, the fields beside "position" and "as_of", and, for a paged
+// list, the cursor of the next page.
+type answer struct {
+	pos    eventstore.Position
+	fields map[string]any
+	// next is the position of the page's last item when the page is full
+	// (limit items, limit being at least 1: there may be more; 0: the last
+	// page). It goes out as the X-Next-Cursor header and the "next_cursor"
+	// field, and under nextAlias, the list's older name for it (next_after,
+	// next_before).
+	next      uint64
+	nextAlias string
+}
+
+// serveReadModel serves a read-model route, the same way for every one:
+// parse reads the request's filters (a bad one is a 400 before any replay
+// starts), readModel resolves the named read model live or as of
+// ?position= or ?asOf=, ask reads it, and the answer goes out as
+// {"position","as_of",...} with the next page's cursor.
+func serveReadModel[T projections.Projection, Q any](s *Server, w http.ResponseWriter, r *http.Request, name string,
+	parse func(*http.Request) (Q, error), ask func(T, Q) (answer, error)) {
+	q, err := parse(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	model, asOf, err := readModel[T](s, r, name)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a, err := ask(model, q)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	body := make(map[string]any, len(a.fields)+4)
+	maps.Copy(body, a.fields)
+	body["position"], body["as_of"] = uint64(a.pos), asOf
+	if a.next != 0 {
+		w.Header().Set("X-Next-Cursor", strconv.FormatUint(a.next, 10))
+		body["next_cursor"] = a.next
+		if a.nextAlias != "" {
+			body[a.nextAlias] = a.next
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// noFilters is the parse of a route that takes no filters.
+func noFilters(*http.Request) (struct{}, error) { return struct{}{}, nil }
+
+// accountsParam returns the accounts of ?account= (comma-separated; nil:
+// every account) narrowed by visibleAccounts to those the request's user
+// may see.
+func (s *Server) accountsParam(r *http.Request) ([]string, error) {
+	var requested []string
+	if v := r.URL.Query().Get("account"); v != "" {
+		requested = strings.Split(v, ",")
+	}
+	return s.visibleAccounts(r, requested)
+}
+
+// modeParam reads an optional ?mode= (paper or live).
+func modeParam(q url.Values) (domain.Mode, error) {
+	m := domain.Mode(q.Get("mode"))
+	if m != "" && !m.Valid() {
+		return "", invalid("mode", "must be paper or live, got %q", m)
+	}
+	return m, nil
+}
+
+// refuse answers 400 when q carries a parameter of names: one a sibling
+// route takes but this one cannot apply. Ignoring it would answer, say,
+// every fill to a client that asked for some.
+func refuse(q url.Values, why string, names ...string) error {
+	for _, n := range names {
+		if q.Has(n) {
+			return invalid(n, "%s", why)
+		}
+	}
+	return nil
+}
+
 // PositionTotals sums the positions of an answer.
 type PositionTotals struct {
 	Realized    domain.Price `json:"realized"`
@@ -180,54 +266,43 @@ type PositionTotals struct {
 	Open        int          `json:"open_positions"`
 }
 
-// handlePositions serves GET /api/v1/positions?account=&mode=&strategy=
-// &symbol=&open=&position=|asOf=. account is a comma-separated list.
-func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
+// positionQuery parses account, mode, strategy, symbol and open.
+func (s *Server) positionQuery(r *http.Request) (projections.PositionQuery, error) {
 	q := r.URL.Query()
-	var pq projections.PositionQuery
-	if v := q.Get("account"); v != "" {
-		pq.Accounts = strings.Split(v, ",")
+	pq := projections.PositionQuery{Strategy: q.Get("strategy"), Symbol: q.Get("symbol")}
+	var err error
+	if pq.Accounts, err = s.accountsParam(r); err != nil {
+		return pq, err
 	}
-	accounts, err := s.visibleAccounts(r, pq.Accounts)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if pq.Mode, err = modeParam(q); err != nil {
+		return pq, err
 	}
-	pq.Accounts = accounts
-	if v := q.Get("mode"); v != "" {
-		pq.Mode = domain.Mode(v)
-		if !pq.Mode.Valid() {
-			writeError(w, r, s.log, invalid("mode", "must be paper or live, got %q", v))
-			return
-		}
-	}
-	pq.Strategy, pq.Symbol = q.Get("strategy"), q.Get("symbol")
 	if v := q.Get("open"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			writeError(w, r, s.log, invalid("open", "must be true or false, got %q", v))
-			return
-		}
-		pq.OpenOnly = b
-	}
-	model, asOf, err := readModel[*projections.Positions](s, r, "positions")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	list, pos := model.List(pq)
-	var tot PositionTotals
-	for _, v := range list {
-		tot.Realized += v.Realized
-		tot.Unrealized += v.Unrealized
-		tot.Charges += v.Charges
-		tot.TotalPnL += v.TotalPnL
-		tot.TotalPnLNet += v.TotalPnLNet
-		if v.OpenPosition {
-			tot.Open++
+		if pq.OpenOnly, err = strconv.ParseBool(v); err != nil {
+			return pq, invalid("open", "must be true or false, got %q", v)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "as_of": asOf, "positions": list, "totals": tot})
+	return pq, nil
+}
+
+// handlePositions serves GET /api/v1/positions?account=&mode=&strategy=
+// &symbol=&open=&position=|asOf=, with the totals of the positions.
+func (s *Server) handlePositions(w http.ResponseWriter, r *http.Request) {
+	serveReadModel(s, w, r, "positions", s.positionQuery, func(m *projections.Positions, pq projections.PositionQuery) (answer, error) {
+		list, pos := m.List(pq)
+		var tot PositionTotals
+		for _, v := range list {
+			tot.Realized += v.Realized
+			tot.Unrealized += v.Unrealized
+			tot.Charges += v.Charges
+			tot.TotalPnL += v.TotalPnL
+			tot.TotalPnLNet += v.TotalPnLNet
+			if v.OpenPosition {
+				tot.Open++
+			}
+		}
+		return answer{pos: pos, fields: map[string]any{"positions": list, "totals": tot}}, nil
+	})
 }
 
 // readModel returns the named projection as T for a request: the live one,
@@ -272,30 +347,33 @@ func typed[T projections.Projection](p projections.Projection, name string, asOf
 	return model, asOf, nil
 }
 
-// orderQuery parses the filters and paging shared by orders and trades:
-// account (comma-separated), mode, strategy, symbol, status, after (a log
-// position, exclusive), limit (default 100, at most MaxEventsPerPage).
+// orderQuery parses the filters and paging of the order book: account
+// (comma-separated), mode, strategy, symbol, status, cursor or after (a
+// log position, exclusive), limit (default 100, at most MaxEventsPerPage).
 func (s *Server) orderQuery(r *http.Request) (projections.OrderQuery, error) {
 	q := r.URL.Query()
 	oq := projections.OrderQuery{Strategy: q.Get("strategy"), Symbol: q.Get("symbol"), Status: q.Get("status")}
-	if v := q.Get("account"); v != "" {
-		oq.Accounts = strings.Split(v, ",")
-	}
-	if v := q.Get("mode"); v != "" {
-		oq.Mode = domain.Mode(v)
-		if !oq.Mode.Valid() {
-			return oq, invalid("mode", "must be paper or live, got %q", v)
-		}
-	}
 	var err error
-	if oq.After, err = positionParam(q, "after"); err != nil {
+	if oq.Mode, err = modeParam(q); err != nil {
 		return oq, err
 	}
-	if oq.Accounts, err = s.visibleAccounts(r, oq.Accounts); err != nil {
+	if oq.After, err = cursorParam(q, "after"); err != nil {
+		return oq, err
+	}
+	if oq.Accounts, err = s.accountsParam(r); err != nil {
 		return oq, err
 	}
 	oq.Limit, err = s.limitParam(q)
 	return oq, err
+}
+
+// tradeQuery is orderQuery for fills, which have no status: status= is
+// refused, not ignored.
+func (s *Server) tradeQuery(r *http.Request) (projections.OrderQuery, error) {
+	if err := refuse(r.URL.Query(), "fills have no status; GET /api/v1/orders?status= selects orders by status", "status"); err != nil {
+		return projections.OrderQuery{}, err
+	}
+	return s.orderQuery(r)
 }
 
 // positionParam reads an optional log position parameter (0 when absent).
@@ -309,6 +387,19 @@ func positionParam(q url.Values, name string) (uint64, error) {
 		return 0, invalid(name, "must be a non-negative integer log position, got %q", v)
 	}
 	return n, nil
+}
+
+// cursorParam reads the cursor of a paged list: ?cursor= (the previous
+// page's X-Next-Cursor or next_cursor) or the list's own name for it,
+// alias (from, after, before), not both; 0 when absent.
+func cursorParam(q url.Values, alias string) (uint64, error) {
+	if q.Get("cursor") != "" && q.Get(alias) != "" {
+		return 0, invalid("cursor", "give cursor or %s, not both", alias)
+	}
+	if q.Get(alias) != "" {
+		return positionParam(q, alias)
+	}
+	return positionParam(q, "cursor")
 }
 
 // limitParam reads ?limit= (default 100, capped at MaxEventsPerPage).
@@ -325,100 +416,71 @@ func (s *Server) limitParam(q url.Values) (int, error) {
 }
 
 // handleOrders serves GET /api/v1/orders: the order book in creation
-// order, paged by the position of each order's intent ("next_after").
+// order, paged by the position of each order's intent.
 func (s *Server) handleOrders(w http.ResponseWriter, r *http.Request) {
-	oq, err := s.orderQuery(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	o, asOf, err := readModel[*projections.Orders](s, r, "orders")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	list, pos := o.List(oq)
-	out := map[string]any{"position": uint64(pos), "as_of": asOf, "orders": list}
-	if len(list) == oq.Limit {
-		out["next_after"] = list[len(list)-1].CreatedPosition
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveReadModel(s, w, r, "orders", s.orderQuery, func(o *projections.Orders, oq projections.OrderQuery) (answer, error) {
+		list, pos := o.List(oq)
+		a := answer{pos: pos, fields: map[string]any{"orders": list}, nextAlias: "next_after"}
+		if len(list) == oq.Limit { // a full page: there may be more
+			a.next = list[len(list)-1].CreatedPosition
+		}
+		return a, nil
+	})
 }
 
 // handleOrder serves GET /api/v1/orders/{id} with the order's history.
+// Another account's order is "no order", like one that does not exist.
 func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request) {
-	o, _, err := readModel[*projections.Orders](s, r, "orders")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	id := r.PathValue("id")
-	accounts, err := s.visibleAccounts(r, nil) // another account's order is "no order"
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ord, pos, ok := o.Order(id, accounts)
-	if !ok {
-		writeError(w, r, s.log, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no order %q", id)})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(pos), "order": ord})
+	visible := func(r *http.Request) ([]string, error) { return s.visibleAccounts(r, nil) }
+	serveReadModel(s, w, r, "orders", visible, func(o *projections.Orders, accounts []string) (answer, error) {
+		id := r.PathValue("id")
+		ord, pos, ok := o.Order(id, accounts)
+		if !ok {
+			return answer{}, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no order %q", id)}
+		}
+		return answer{pos: pos, fields: map[string]any{"order": ord}}, nil
+	})
 }
 
 // handleTrades serves GET /api/v1/dashboard/trades: fills in log order,
-// paged by position ("next_after").
+// paged by position.
 func (s *Server) handleTrades(w http.ResponseWriter, r *http.Request) {
-	oq, err := s.orderQuery(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	serveReadModel(s, w, r, "orders", s.tradeQuery, func(o *projections.Orders, oq projections.OrderQuery) (answer, error) {
+		trades, pos := o.Trades(oq)
+		a := answer{pos: pos, fields: map[string]any{"trades": trades}, nextAlias: "next_after"}
+		if len(trades) == oq.Limit { // a full page: there may be more
+			a.next = trades[len(trades)-1].Position
+		}
+		return a, nil
+	})
+}
+
+// signalQuery parses account, strategy, source, status (PENDING, ACCEPTED,
+// REJECTED) and the paging: cursor or before (a log position, exclusive;
+// signals come newest first) and limit.
+func (s *Server) signalQuery(r *http.Request) (projections.SignalQuery, error) {
+	q := r.URL.Query()
+	sq := projections.SignalQuery{Strategy: q.Get("strategy"), Source: q.Get("source"), Status: q.Get("status")}
+	var err error
+	if sq.Accounts, err = s.accountsParam(r); err != nil {
+		return sq, err
 	}
-	o, asOf, err := readModel[*projections.Orders](s, r, "orders")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if sq.Before, err = cursorParam(q, "before"); err != nil {
+		return sq, err
 	}
-	trades, pos := o.Trades(oq)
-	out := map[string]any{"position": uint64(pos), "as_of": asOf, "trades": trades}
-	if len(trades) == oq.Limit {
-		out["next_after"] = trades[len(trades)-1].Position
-	}
-	writeJSON(w, http.StatusOK, out)
+	sq.Limit, err = s.limitParam(q)
+	return sq, err
 }
 
 // handleSignals serves GET /api/v1/signals: recent signals, newest first,
-// with accepted or rejected and why. Filters: account, strategy, source,
-// status (PENDING, ACCEPTED, REJECTED); paging: before (a log position,
-// exclusive) and limit; as-of with position or asOf.
+// with accepted or rejected and why.
 func (s *Server) handleSignals(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	sq := projections.SignalQuery{Strategy: q.Get("strategy"), Source: q.Get("source"), Status: q.Get("status")}
-	if v := q.Get("account"); v != "" {
-		sq.Accounts = strings.Split(v, ",")
-	}
-	var err error
-	if sq.Accounts, err = s.visibleAccounts(r, sq.Accounts); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if sq.Before, err = positionParam(q, "before"); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if sq.Limit, err = s.limitParam(q); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	sm, asOf, err := readModel[*projections.Signals](s, r, "signals")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	list, pos := sm.List(sq)
-	out := map[string]any{"position": uint64(pos), "as_of": asOf, "signals": list}
-	if len(list) == sq.Limit {
-		out["next_before"] = list[len(list)-1].Position
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveReadModel(s, w, r, "signals", s.signalQuery, func(m *projections.Signals, sq projections.SignalQuery) (answer, error) {
+		list, pos := m.List(sq)
+		a := answer{pos: pos, fields: map[string]any{"signals": list}, nextAlias: "next_before"}
+		if len(list) == sq.Limit { // a full page: there may be more
+			a.next = list[len(list)-1].Position
+		}
+		return a, nil
+	})
 }

@@ -1,111 +1,21 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
-	"github.com/algoauto/algoauto/eventstore/codec"
-	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/projections"
 )
 
-// readModelFixture is a store with a ticking clock, a projection runner and
-// the API over both.
-type readModelFixture struct {
-	t      *testing.T
-	st     *embedded.Store
-	reg    *codec.Registry
-	runner *projections.Runner
-	ts     *httptest.Server
-	mu     sync.Mutex
-	clock  time.Time
-	orders int
-}
-
-func newReadModelFixture(t *testing.T, now time.Time) *readModelFixture {
-	f := &readModelFixture{t: t, reg: codec.NewRegistry(), clock: time.Date(2026, 11, 20, 4, 0, 0, 0, time.UTC)}
-	st, err := embedded.Open(context.Background(), embedded.Config{Dir: t.TempDir(), Now: func() time.Time {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.clock = f.clock.Add(time.Second)
-		return f.clock
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f.st = st
-	snaps, err := projections.NewFileSnapshots(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.runner, err = projections.NewRunner(st, snaps, projections.RunnerConfig{},
-		func() projections.Projection { return projections.NewQuotes() },
-		func() projections.Projection { return projections.NewPositions(f.reg) },
-		func() projections.Projection { return projections.NewOrders(f.reg) },
-		func() projections.Projection { return projections.NewSignals(f.reg) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.runner.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	srv := api.NewServer(api.Config{}, api.Deps{Events: st, Registry: f.reg, Projections: f.runner, Now: func() time.Time { return now }})
-	f.ts = httptest.NewServer(srv.Handler())
-	t.Cleanup(f.ts.Close)
-	return f
-}
-
-func (f *readModelFixture) append(stream string, e domain.Event) eventstore.Position {
-	f.t.Helper()
-	d, err := f.reg.Encode(uuid.New(), e, eventstore.Metadata{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	res, err := f.st.Append(context.Background(), stream, eventstore.Any(), d)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return res.Position
-}
-
-func (f *readModelFixture) tick(exchange, symbol string, ltp domain.Price) eventstore.Position {
-	return f.append(domain.TickStream(exchange, symbol), domain.Tick{Provider: "sim", Exchange: exchange, Symbol: symbol,
-		ExchangeTime: time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST()), LTP: ltp})
-}
-
-func (f *readModelFixture) trade(account string, mode domain.Mode, side domain.Side, qty int64, price domain.Price) eventstore.Position {
-	f.orders++
-	id := fmt.Sprintf("o%d", f.orders)
-	f.append(domain.OrderStream(id), domain.OrderIntentRecorded{OrderID: id, ClientOrderID: "c" + id, Account: account, Mode: mode,
-		Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Side: side, Quantity: qty, Type: domain.Market, Product: domain.NRML, LotSize: 65})
-	return f.append(domain.OrderStream(id), domain.OrderFilled{OrderID: id, TradeID: id + "-1", Quantity: qty, Price: price, FilledQty: qty, Charges: domain.Rupees(20)})
-}
-
-func (f *readModelFixture) wait(p eventstore.Position) {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, n := range f.runner.Names() {
-		if err := f.runner.WaitFor(ctx, n, p); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-}
+// marketAndTrading are the read models of the routes tested here.
+var marketAndTrading = []string{"quotes", "positions", "orders", "signals"}
 
 type positionsAnswer struct {
 	Position  uint64            `json:"position"`
@@ -123,7 +33,7 @@ type positionsAnswer struct {
 func TestReadModelRoutes(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST())
-	f := newReadModelFixture(t, now)
+	f := newTestEnv(t, envConfig{now: now, readModels: marketAndTrading})
 	rs := domain.Rupees
 	f.tick(domain.ExchangeNSE, "NIFTY 50", rs(26000))
 	f.trade("paper-1", domain.Paper, domain.Buy, 130, rs(26050))
@@ -263,7 +173,7 @@ func TestReadModelRoutes(t *testing.T) {
 
 func TestOrderAndTradeRoutes(t *testing.T) {
 	t.Parallel()
-	f := newReadModelFixture(t, time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()))
+	f := newTestEnv(t, envConfig{now: time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()), readModels: marketAndTrading})
 	rs := domain.Rupees
 	var last eventstore.Position
 	for i := range 5 {
@@ -331,15 +241,44 @@ func TestOrderAndTradeRoutes(t *testing.T) {
 	if !trades.AsOf || len(trades.Trades) != 1 {
 		t.Fatalf("trades as of 2: %+v", trades)
 	}
-	for _, c := range []struct{ query, field string }{{"limit=0", "limit"}, {"after=x", "after"}, {"mode=x", "mode"}} {
+	for _, c := range []struct{ query, field string }{
+		{"limit=0", "limit"}, {"after=x", "after"}, {"mode=x", "mode"}, {"cursor=x", "cursor"}, {"cursor=1&after=1", "cursor"},
+	} {
 		wantError(t, get(t, f.ts.URL+"/api/v1/dashboard/trades?"+c.query), http.StatusBadRequest, "invalid", c.field)
 		wantError(t, get(t, f.ts.URL+"/api/v1/orders?"+c.query), http.StatusBadRequest, "invalid", c.field)
+	}
+	// Fills have no status: refused, not ignored.
+	wantError(t, get(t, f.ts.URL+"/api/v1/dashboard/trades?status=FILLED"), http.StatusBadRequest, "invalid", "status", "/api/v1/orders")
+
+	// The cursor: X-Next-Cursor, next_cursor and next_after are one value,
+	// present on full pages only; cursor= reads on like after=.
+	r := get(t, f.ts.URL+"/api/v1/orders?limit=2")
+	var c1 struct {
+		NextCursor uint64 `json:"next_cursor"`
+		NextAfter  uint64 `json:"next_after"`
+	}
+	r.decode(t, &c1)
+	if c1.NextCursor == 0 || c1.NextCursor != c1.NextAfter || r.header.Get("X-Next-Cursor") != fmt.Sprint(c1.NextCursor) {
+		t.Fatalf("orders page 1: X-Next-Cursor %q, body %s", r.header.Get("X-Next-Cursor"), r.body)
+	}
+	var byCursor orders
+	get(t, fmt.Sprintf("%s/api/v1/orders?limit=2&cursor=%d", f.ts.URL, c1.NextCursor)).decode(t, &byCursor)
+	if fmt.Sprint(byCursor.Orders) != fmt.Sprint(page2.Orders) {
+		t.Fatalf("orders by cursor %+v, by after %+v", byCursor, page2)
+	}
+	r = get(t, f.ts.URL+"/api/v1/dashboard/trades?limit=2&cursor=4")
+	if r.status != http.StatusOK || r.header.Get("X-Next-Cursor") != "8" {
+		t.Fatalf("trades after 4: X-Next-Cursor %q, %d %s", r.header.Get("X-Next-Cursor"), r.status, r.body)
+	}
+	r = get(t, f.ts.URL+"/api/v1/dashboard/trades?limit=2&cursor=8")
+	if r.status != http.StatusOK || r.header.Get("X-Next-Cursor") != "" || strings.Contains(string(r.body), "next_") {
+		t.Fatalf("the last trades page has a cursor: %q %s", r.header.Get("X-Next-Cursor"), r.body)
 	}
 }
 
 func TestSignalRoutes(t *testing.T) {
 	t.Parallel()
-	f := newReadModelFixture(t, time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()))
+	f := newTestEnv(t, envConfig{now: time.Date(2026, 11, 20, 11, 0, 0, 0, domain.IST()), readModels: marketAndTrading})
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST())
 	for i := range 3 {
 		f.append(domain.SignalStream("n8n"), domain.SignalRaised{SignalID: fmt.Sprint("s", i), Source: "n8n", Account: "paper-1",
@@ -374,4 +313,26 @@ func TestSignalRoutes(t *testing.T) {
 		t.Fatalf("paper-2 sees paper-1's signals: %+v", ans)
 	}
 	wantError(t, get(t, f.ts.URL+"/api/v1/signals?before=x"), http.StatusBadRequest, "invalid", "before")
+	wantError(t, get(t, f.ts.URL+"/api/v1/signals?before=3&cursor=3"), http.StatusBadRequest, "invalid", "cursor", "before")
+
+	// cursor= pages like before=, newest first, with the same cursor in
+	// X-Next-Cursor, next_cursor and next_before.
+	var page struct {
+		NextCursor uint64 `json:"next_cursor"`
+		NextBefore uint64 `json:"next_before"`
+		Signals    []struct {
+			SignalID string `json:"signal_id"`
+		} `json:"signals"`
+	}
+	r := get(t, f.ts.URL+"/api/v1/signals?limit=2")
+	r.decode(t, &page)
+	if page.NextCursor == 0 || page.NextCursor != page.NextBefore || r.header.Get("X-Next-Cursor") != fmt.Sprint(page.NextCursor) {
+		t.Fatalf("signals page 1: X-Next-Cursor %q, body %s", r.header.Get("X-Next-Cursor"), r.body)
+	}
+	r = get(t, fmt.Sprintf("%s/api/v1/signals?limit=2&cursor=%d", f.ts.URL, page.NextCursor))
+	page.Signals = nil
+	r.decode(t, &page)
+	if len(page.Signals) != 1 || page.Signals[0].SignalID != "s0" || r.header.Get("X-Next-Cursor") != "" {
+		t.Fatalf("signals by cursor: X-Next-Cursor %q, body %s", r.header.Get("X-Next-Cursor"), r.body)
+	}
 }

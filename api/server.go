@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -87,7 +88,8 @@ type Check struct {
 type Config struct {
 	Addr   string // default 127.0.0.1:8080
 	Logger *slog.Logger
-	// MaxEventsPerPage caps /api/v1/events?limit=; default 1000.
+	// MaxEventsPerPage caps limit= of every paged list (events, orders,
+	// trades, signals); default 1000.
 	MaxEventsPerPage int
 	// Ready lists the conditions /health/ready requires.
 	Ready []Check
@@ -286,13 +288,22 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// handleReady serves GET /health/ready: 200 when every check passes, else
+// 503 in the error shape with the status and the checks beside "error".
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	checks, ok := s.runChecks(r.Context())
-	code, status := http.StatusOK, "ready"
-	if !ok {
-		code, status = http.StatusServiceUnavailable, "not_ready"
+	if ok {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+		return
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	var failing []string
+	for _, c := range checks {
+		if !c.OK {
+			failing = append(failing, c.Name)
+		}
+	}
+	writeErrorWith(w, r, s.log, &Error{Code: CodeUnavailable, Message: "not ready: failing checks: " + strings.Join(failing, ", ")},
+		map[string]any{"status": "not_ready", "checks": checks})
 }
 
 func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
@@ -304,29 +315,26 @@ func (s *Server) handleHead(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"position": uint64(h)})
 }
 
-// handleEvents serves GET /api/v1/events?from=&limit=&stream=&type=.
-// from is exclusive (events after that position; 0 = the beginning);
-// stream is an exact stream name, or a prefix when it ends in '*'; type is
-// a comma-separated list; limit defaults to 100 and is capped.
+// handleEvents serves GET /api/v1/events?from=|cursor=&limit=&stream=&type=.
+// from (or cursor) is exclusive (events after that position; 0 = the
+// beginning); stream is an exact stream name, or a prefix when it ends in
+// '*'; type is a comma-separated list; limit defaults to 100 and is capped.
+// It pages like the read-model lists (see answer in readmodels.go):
+// X-Next-Cursor when the page is full. X-Next-From, on every page with
+// events, is the position to follow the log from as it grows.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := eventstore.ReadAllOptions{Count: min(100, s.cfg.MaxEventsPerPage)} // the default is capped too
-	if v := q.Get("from"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, r, s.log, invalid("from", "must be a non-negative integer position, got %q", v))
-			return
-		}
-		opts.After = eventstore.Position(n)
+	from, err := cursorParam(q, "from")
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, r, s.log, invalid("limit", "must be a positive integer, got %q", v))
-			return
-		}
-		opts.Count = min(n, s.cfg.MaxEventsPerPage)
+	limit, err := s.limitParam(q)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
+	opts := eventstore.ReadAllOptions{After: eventstore.Position(from), Count: limit}
 	filter, err := eventstore.ParseFilter(q.Get("stream"), q["type"]...)
 	if err != nil {
 		writeError(w, r, s.log, invalid("stream", "%v", err))
@@ -348,7 +356,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		out = append(out, env)
 	}
 	if len(evs) > 0 {
-		w.Header().Set("X-Next-From", strconv.FormatUint(uint64(evs[len(evs)-1].Position), 10))
+		last := strconv.FormatUint(uint64(evs[len(evs)-1].Position), 10)
+		w.Header().Set("X-Next-From", last)
+		if len(evs) == limit {
+			w.Header().Set("X-Next-Cursor", last)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -397,9 +409,16 @@ func invalid(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalid, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
-// writeError is the one place errors become HTTP responses. Internal errors
-// are logged and reported without detail.
+// writeError is the one place errors become HTTP responses (with
+// writeErrorWith). Internal errors are logged and reported without detail.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	writeErrorWith(w, r, log, err, nil)
+}
+
+// writeErrorWith is writeError with fields beside "error" in the body: the
+// health answers keep their status and checks there for probes and
+// dashboards.
+func writeErrorWith(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, fields map[string]any) {
 	var e *Error
 	ae, isAuth := authError(w, err)
 	switch {
@@ -432,5 +451,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+	body := make(map[string]any, len(fields)+1)
+	maps.Copy(body, fields)
+	body["error"] = map[string]string{"code": e.Code, "message": e.Message}
+	writeJSON(w, status, body)
 }

@@ -326,6 +326,8 @@ func TestReady(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable {
 		t.Fatalf("/health/ready with a failing check: status %d, want 503: %s", r.status, r.body)
 	}
+	// 503 is the error shape, with the status and checks beside "error".
+	wantError(t, r, http.StatusServiceUnavailable, "unavailable", "not ready", "ingest")
 	body = ready{}
 	r.decode(t, &body)
 	if body.Status != "not_ready" {
@@ -522,6 +524,42 @@ func TestEventsNextFromPages(t *testing.T) {
 	evs, r := getEvents(t, ts.URL, "type=FeedGap")
 	if len(evs) != 1 || r.header.Get("X-Next-From") != "7" {
 		t.Errorf("type=FeedGap: %v, X-Next-From %q", positions(evs), r.header.Get("X-Next-From"))
+	}
+}
+
+// X-Next-Cursor, the cursor every list answers, is on full pages only;
+// cursor= reads on like from=.
+func TestEventsNextCursorPages(t *testing.T) {
+	t.Parallel()
+	st := MustOpenStore(t)
+	seed(t, st)
+	ts := MustServe(t, api.Config{}, st)
+
+	var all []uint64
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 10 {
+			t.Fatal("paging did not end")
+		}
+		evs, r := getEvents(t, ts.URL, "limit=3&cursor="+cursor)
+		all = append(all, positions(evs)...)
+		next := r.header.Get("X-Next-Cursor")
+		if len(evs) == 3 && next != r.header.Get("X-Next-From") || len(evs) < 3 && next != "" {
+			t.Errorf("page of %d: X-Next-Cursor %q, X-Next-From %q", len(evs), next, r.header.Get("X-Next-From"))
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !equal(all, seq(1, 8)) {
+		t.Errorf("paged positions %v", all)
+	}
+	if evs, _ := getEvents(t, ts.URL, "cursor=5"); !equal(positions(evs), seq(6, 8)) {
+		t.Errorf("cursor=5: %v", positions(evs))
+	}
+	for _, q := range []string{"cursor=x", "cursor=-1", "cursor=1&from=1"} {
+		wantError(t, get(t, ts.URL+"/api/v1/events?"+q), http.StatusBadRequest, "invalid", "cursor")
 	}
 }
 
@@ -826,7 +864,9 @@ func TestWrongMethodIs405(t *testing.T) {
 	var body struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("POST /api/v1/events: %d, body not JSON: %v", resp.StatusCode, err)
+	}
 	if resp.StatusCode != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || !strings.Contains(resp.Header.Get("Allow"), "GET") {
 		t.Fatalf("POST /api/v1/events: %d %+v Allow=%q, want 405 method_not_allowed", resp.StatusCode, body, resp.Header.Get("Allow"))
 	}

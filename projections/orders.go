@@ -39,7 +39,7 @@ type Order struct {
 	FilledQty       int64        `json:"filled_qty"`
 	AvgFillPrice    domain.Price `json:"avg_fill_price,omitempty"` // fill value / filled quantity, rounded
 	FillValue       domain.Price `json:"fill_value"`
-	Charges         domain.Price `json:"charges"`
+	Charges         domain.Price `json:"charges"` // the broker's, or the schedule's when it reports none (charges.go)
 	BrokerOrderID   string       `json:"broker_order_id,omitempty"`
 	Reason          string       `json:"reason,omitempty"`
 	CreatedAt       time.Time    `json:"created_at"`
@@ -62,7 +62,7 @@ type Trade struct {
 	Product    domain.Product `json:"product"`
 	Quantity   int64          `json:"quantity"`
 	Price      domain.Price   `json:"price"`
-	Charges    domain.Price   `json:"charges"`
+	Charges    domain.Price   `json:"charges"` // as Order.Charges, this fill's share
 	Position   uint64         `json:"position"`
 	RecordedAt time.Time      `json:"recorded_at"`
 }
@@ -90,7 +90,7 @@ func NewOrders(reg *codec.Registry) *Orders {
 func (*Orders) Name() string { return "orders" }
 
 // Version implements Projection.
-func (*Orders) Version() int { return 1 }
+func (*Orders) Version() int { return 2 } // 2: charges computed by the schedule when the broker reports none, as in positions
 
 var orderTypes = []string{domain.TypeOrderIntentRecorded, domain.TypeOrderSubmitted, domain.TypeOrderAccepted,
 	domain.TypeOrderRejected, domain.TypeOrderFilled, domain.TypeOrderCancelled, domain.TypeSubmitOutcomeUnknown}
@@ -182,9 +182,11 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 			ord.Status = StatusCancelled
 		}
 	case domain.OrderFilled:
+		value := domain.Price(e.Quantity) * e.Price
+		charges := fillCharges(e.Charges, chargeSegment(ord.Exchange, ord.Symbol), ord.Side, ord.FillValue, value)
 		ord.FilledQty += e.Quantity
-		ord.FillValue += domain.Price(e.Quantity) * e.Price
-		ord.Charges += e.Charges
+		ord.FillValue += value
+		ord.Charges += charges
 		ord.AvgFillPrice = domain.Price(mulDivRound(int64(ord.FillValue), 1, ord.FilledQty))
 		if ord.FilledQty >= ord.Quantity {
 			ord.Status = StatusFilled
@@ -193,7 +195,7 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 		}
 		o.st.Trades = append(o.st.Trades, Trade{TradeID: e.TradeID, OrderID: e.OrderID, Account: ord.Account, Mode: ord.Mode,
 			Strategy: ord.Strategy, Exchange: ord.Exchange, Symbol: ord.Symbol, Side: ord.Side, Product: ord.Product,
-			Quantity: e.Quantity, Price: e.Price, Charges: e.Charges, Position: pos, RecordedAt: at})
+			Quantity: e.Quantity, Price: e.Price, Charges: charges, Position: pos, RecordedAt: at})
 	}
 }
 

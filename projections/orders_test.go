@@ -55,8 +55,37 @@ func TestOrderBook(t *testing.T) {
 		}
 	}
 	o1, _, _ := o.Order("o1", nil)
-	if len(o1.History) != 5 || o1.History[2].Detail != "B1" || o1.BrokerOrderID != "B1" || o1.Charges != rs(20) {
+	if len(o1.History) != 5 || o1.History[2].Detail != "B1" || o1.BrokerOrderID != "B1" {
 		t.Errorf("o1 history: %+v", o1)
+	}
+	// Charges: t1's are the broker's; t2 reports none, so the schedule
+	// prices it on the order's cumulative turnover (brokerage once per
+	// order), as positions do.
+	sched := domain.DefaultChargeSchedule()
+	orderCharges := func(value domain.Price) domain.Price {
+		c, err := sched.For(domain.SegmentFuture, domain.Buy, 1, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Total
+	}
+	t2 := orderCharges(65*rs(100)+65*10001) - orderCharges(65*rs(100))
+	if t2 <= 0 || o1.Charges != rs(20)+t2 {
+		t.Errorf("o1 charges %v, want 20.00 + %v", o1.Charges, t2)
+	}
+	o4, _, _ := o.Order("o4", nil)
+	if o4.Charges != orderCharges(65*rs(99)) {
+		t.Errorf("o4 charges %v, want the schedule's %v", o4.Charges, orderCharges(65*rs(99)))
+	}
+	all, _ := o.Trades(projections.OrderQuery{})
+	var sum domain.Price
+	for _, tr := range all {
+		if tr.OrderID == "o1" {
+			sum += tr.Charges
+		}
+	}
+	if sum != o1.Charges {
+		t.Errorf("o1's trades carry %v of charges, the order %v", sum, o1.Charges)
 	}
 	if _, _, ok := o.Order("o1", []string{"paper-2"}); ok {
 		t.Error("paper-2 can read paper-1's order")

@@ -9,9 +9,16 @@
 //     "session-<family>" streams (SessionStarted, SessionRefreshed,
 //     SessionRevoked). Load folds them into memory; every command appends
 //     with the stream's expected version and then applies the events, so a
-//     read after a write in this process sees it. Another process writing
-//     the same streams makes the next command here fail with a
-//     concurrency conflict rather than overwrite it.
+//     read after a write in this process sees it.
+//   - Several processes may share one store (API nodes over PostgreSQL or
+//     EventStoreDB). Follow, run after Load, folds what the others append
+//     (users added, passwords and roles changed, sessions refreshed and
+//     revoked) and calls the OnRevoke hooks for sessions revoked
+//     elsewhere. Applying is idempotent by stream version, so this
+//     process's own events, seen again in the log, change nothing. A
+//     command whose append meets a concurrency conflict (another process
+//     wrote the stream first) folds that stream from the log and decides
+//     again on the fresh state.
 //   - Passwords are stored only as Argon2id PHC strings; refresh tokens
 //     only as SHA-256 hex digests. Access tokens are never stored.
 //   - Access tokens are JWTs signed with HS256 (the only algorithm
@@ -21,8 +28,10 @@
 //     accounts from the current user state, not from the token.
 //   - Refresh tokens rotate on every use. Presenting a rotated one again
 //     revokes its whole family (SessionRevoked, reason reuse). There is no
-//     grace window: two concurrent refreshes with the same token revoke the
-//     family, so a client must serialize its refreshes.
+//     grace window: two concurrent refreshes with the same token, on one
+//     node or on two, revoke the family (the loser's rotation conflicts on
+//     the session stream's version, it sees the winner's rotation and
+//     answers as a reuse), so a client must serialize its refreshes.
 //   - Failed logins are limited per username and per remote address; an
 //     unknown username and a wrong password fail the same way and take the
 //     same time (a dummy hash is verified).
@@ -43,6 +52,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -53,10 +63,14 @@ import (
 	"github.com/algoauto/algoauto/eventstore/codec"
 )
 
-// Store is what the service needs from the event store.
+// Store is what the service needs from the event store: appends, the log
+// to Load and to catch up from, one stream to catch up after a conflict,
+// and a subscription to Follow.
 type Store interface {
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error)
 	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+	ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error)
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error)
 }
 
 // Config configures a Service. Zero values take the defaults named.
@@ -132,7 +146,8 @@ type user struct {
 	granted             []string // sorted
 	settings            map[string]string
 	created, updated    time.Time
-	version             uint64
+	version             uint64              // of the last event applied
+	pos                 eventstore.Position // of UserRegistered
 }
 
 func (u *user) view() User {
@@ -150,10 +165,11 @@ type session struct {
 	hashes           []string // every hash the family has had
 	started, expires time.Time
 	revoked          bool
-	version          uint64
+	version          uint64 // of the last event applied
 }
 
-// revocation is a session ended by a command, for the OnRevoke hooks.
+// revocation is a session ended (here or, seen through the log, elsewhere),
+// for the OnRevoke hooks.
 type revocation struct{ userID, family string }
 
 // Service manages users and sessions. Build it with NewService, then Load.
@@ -174,6 +190,12 @@ type Service struct {
 	sessions  map[string]*session // by family
 	byHash    map[string]string   // refresh token hash -> family
 	lastPrune time.Time
+	// pos is the log position up to which every user and session event
+	// has been folded (by Load, Follow or catchUp); loads counts Loads, so
+	// that a subscription older than the state restarts.
+	pos       eventstore.Position
+	loads     uint64
+	following atomic.Bool
 
 	hooksMu sync.Mutex
 	hooks   []func(userID, family string)
@@ -257,9 +279,10 @@ func NewService(st Store, cfg Config) (*Service, error) {
 func (s *Service) reset() {
 	s.users, s.byName = map[string]*user{}, map[string]*user{}
 	s.sessions, s.byHash = map[string]*session{}, map[string]string{}
+	s.pos = eventstore.Start
 }
 
-// eventTypes are the types Load reads.
+// eventTypes are the types Load and Follow read.
 var eventTypes = []string{
 	domain.TypeUserRegistered, domain.TypeUserPasswordChanged, domain.TypeUserRoleChanged, domain.TypeUserSettingsUpdated,
 	domain.TypeAccountAccessGranted, domain.TypeAccountAccessRevoked,
@@ -267,55 +290,73 @@ var eventTypes = []string{
 }
 
 // Load reads every user and session event from the log into memory,
-// replacing what the service held. Call it once before serving.
+// replacing what the service held. Call it once before serving, then run
+// Follow to stay up to date.
 func (s *Service) Load(ctx context.Context) error {
 	s.cmdMu.Lock()
 	defer s.cmdMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reset()
+	s.loads++
 	const page = 1000
 	after, n := eventstore.Start, 0
 	for {
-		evs, err := s.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: page, Filter: eventstore.Filter{Types: eventTypes}})
+		evs, err := s.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: page, Filter: authFilter()})
 		if err != nil {
 			return fmt.Errorf("auth: load: %w", err)
 		}
-		for i := range evs {
-			ev := &evs[i]
-			if !strings.HasPrefix(ev.Stream, "user-") && !strings.HasPrefix(ev.Stream, "session-") {
-				continue
-			}
-			e, err := s.reg.Decode(ev)
-			if err != nil {
-				return fmt.Errorf("auth: load: event at position %d: %w", ev.Position, err)
-			}
-			s.apply(ev.Version, e)
-			n++
+		if _, err := s.fold(evs, true); err != nil {
+			return fmt.Errorf("auth: load: %w", err)
+		}
+		n += len(evs)
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].Position
 		}
 		if len(evs) < page {
 			break
 		}
-		after = evs[len(evs)-1].Position
 	}
+	s.pos = after
 	s.prune(s.now())
 	s.log.Info("users loaded", "users", len(s.users), "sessions", len(s.sessions), "events", n)
 	return nil
 }
 
-// apply folds one event (mu held for writing).
-func (s *Service) apply(version uint64, e domain.Event) {
+// apply folds one event of version (in its stream) at log position pos
+// (mu held for writing). It is idempotent: an event whose stream this
+// service has seen at that version already (its own append, seen again
+// in the log) changes nothing. It returns the session revoked, if e
+// revoked one that was live here.
+func (s *Service) apply(version uint64, pos eventstore.Position, e domain.Event) *revocation {
 	touch := func(id string, at time.Time) *user {
 		u := s.users[id]
-		if u != nil {
-			u.version, u.updated = version, at
+		if u == nil || version <= u.version {
+			return nil
 		}
+		u.version, u.updated = version, at
 		return u
 	}
 	switch e := e.(type) {
 	case domain.UserRegistered:
+		if s.users[e.UserID] != nil {
+			return nil
+		}
+		// Two nodes can register one username at once (different
+		// streams): the registration first in the log keeps it, on every
+		// node, and the other user is ignored.
+		if o := s.byName[e.Username]; o != nil {
+			if o.pos <= pos {
+				s.log.Warn("user registration ignored: the username was registered first by another user",
+					"user", e.UserID, "username", e.Username, "first", o.id)
+				return nil
+			}
+			s.log.Warn("user registration ignored: the username was registered first by another user",
+				"user", o.id, "username", o.username, "first", e.UserID)
+			delete(s.users, o.id)
+		}
 		u := &user{id: e.UserID, username: e.Username, paper: e.PaperAccount, role: e.Role, hash: e.PasswordHash,
-			settings: map[string]string{}, created: e.At, updated: e.At, version: version}
+			settings: map[string]string{}, created: e.At, updated: e.At, version: version, pos: pos}
 		s.users[u.id], s.byName[u.username] = u, u
 	case domain.UserPasswordChanged:
 		if u := touch(e.UserID, e.At); u != nil {
@@ -342,27 +383,40 @@ func (s *Service) apply(version uint64, e domain.Event) {
 			u.granted = slices.DeleteFunc(u.granted, func(a string) bool { return a == e.Account })
 		}
 	case domain.SessionStarted:
+		if s.sessions[e.Family] != nil {
+			return nil
+		}
 		s.sessions[e.Family] = &session{family: e.Family, userID: e.UserID, hash: e.TokenHash, hashes: []string{e.TokenHash},
 			started: e.At, expires: e.ExpiresAt, version: version}
 		s.byHash[e.TokenHash] = e.Family
 	case domain.SessionRefreshed:
-		if ss := s.sessions[e.Family]; ss != nil {
+		if ss := s.sessions[e.Family]; ss != nil && version > ss.version {
 			ss.hash, ss.expires, ss.version = e.TokenHash, e.ExpiresAt, version
 			ss.hashes = append(ss.hashes, e.TokenHash)
 			s.byHash[e.TokenHash] = e.Family
 		}
 	case domain.SessionRevoked:
-		if ss := s.sessions[e.Family]; ss != nil {
+		if ss := s.sessions[e.Family]; ss != nil && version > ss.version {
+			was := ss.revoked
 			ss.revoked, ss.version = true, version
+			if !was {
+				return &revocation{ss.userID, ss.family}
+			}
 		}
 	}
+	return nil
 }
 
-// prune forgets sessions past their expiry (mu held for writing): their
-// tokens are refused either way, as unknown.
+// pruneGrace is how long past its expiry a session is kept in memory: a
+// refresh another node made just before the expiry may still be on its
+// way here, and a pruned session cannot take it.
+const pruneGrace = time.Hour
+
+// prune forgets sessions past their expiry by pruneGrace (mu held for
+// writing): their tokens are refused either way, as expired or unknown.
 func (s *Service) prune(now time.Time) {
 	for f, ss := range s.sessions {
-		if !now.Before(ss.expires) {
+		if !now.Before(ss.expires.Add(pruneGrace)) {
 			for _, h := range ss.hashes {
 				delete(s.byHash, h)
 			}
@@ -373,35 +427,45 @@ func (s *Service) prune(now time.Time) {
 }
 
 // append encodes evs, appends them to stream if it is at expected, and
-// applies them (cmdMu held).
-func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, by string, evs ...domain.Event) error {
+// applies them (cmdMu held). It returns the sessions they revoked, unless
+// Follow applied them first (then Follow reports them): either way the
+// OnRevoke hooks run once per revocation.
+func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, by string, evs ...domain.Event) ([]revocation, error) {
 	data := make([]eventstore.EventData, len(evs))
 	for i, e := range evs {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return fmt.Errorf("auth: event id: %w", err)
+			return nil, fmt.Errorf("auth: event id: %w", err)
 		}
 		if data[i], err = s.reg.Encode(id, e, eventstore.Metadata{User: by, Source: "auth"}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	res, err := s.st.Append(ctx, stream, expected, data...)
 	if err != nil {
-		return fmt.Errorf("auth: append to %s: %w", stream, err)
+		return nil, fmt.Errorf("auth: append to %s: %w", stream, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var revs []revocation
 	for i, e := range evs {
-		s.apply(res.Version-uint64(len(evs)-1-i), e)
+		// Versions of one append are consecutive. Only UserRegistered,
+		// always appended alone, uses the position.
+		back := uint64(len(evs) - 1 - i)
+		if r := s.apply(res.Version-back, res.Position-eventstore.Position(back), e); r != nil {
+			revs = append(revs, *r)
+		}
 	}
-	return nil
+	return revs, nil
 }
 
-// OnRevoke registers fn to be called after a session is revoked by this
-// process (logout, refresh-token reuse, password change), with the user
-// and the session family, so that live connections of that session can be
-// closed. fn runs on the revoking goroutine after the revocation is
-// durable and must not block.
+// OnRevoke registers fn to be called after a session is revoked (logout,
+// refresh-token reuse, password change), with the user and the session
+// family, so that live connections of that session can be closed: once
+// by the process that revoked it, on the revoking goroutine, and once by
+// every other process running Follow, on its goroutine, when the
+// revocation reaches it. fn runs after the revocation is durable and must
+// not block.
 func (s *Service) OnRevoke(fn func(userID, family string)) {
 	s.hooksMu.Lock()
 	defer s.hooksMu.Unlock()
@@ -560,11 +624,14 @@ func (s *Service) AddUser(ctx context.Context, username, password string, role d
 	}
 	ev := domain.UserRegistered{UserID: id.String(), Username: name, Role: role, PasswordHash: phc,
 		PaperAccount: domain.PaperAccount(name), By: by, At: s.now()}
-	if err := s.append(ctx, domain.UserStream(ev.UserID), eventstore.NoStream(), by, ev); err != nil {
+	if _, err := s.append(ctx, domain.UserStream(ev.UserID), eventstore.NoStream(), by, ev); err != nil {
 		return User{}, err
 	}
+	u, ok := s.User(ev.UserID)
+	if !ok { // another node registered the name first, a moment ago
+		return User{}, fmt.Errorf("%q: %w", name, ErrUserExists)
+	}
 	s.log.Info("user registered", "user", ev.UserID, "username", name, "role", role, "by", by)
-	u, _ := s.User(ev.UserID)
 	return u, nil
 }
 
@@ -594,9 +661,11 @@ func (s *Service) ChangePassword(ctx context.Context, userID, oldPassword, newPa
 	if err := CheckPassword("new_password", newPassword); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	oldHash := s.users[userID].hash
-	s.mu.RUnlock()
+	cur, err := s.lockedUser(userID)
+	if err != nil {
+		return err
+	}
+	oldHash := cur.hash
 	match, err := s.verifyPassword(ctx, oldPassword, oldHash)
 	if err != nil {
 		return err
@@ -610,22 +679,34 @@ func (s *Service) ChangePassword(ctx context.Context, userID, oldPassword, newPa
 	if err != nil {
 		return err
 	}
-	revs, err := func() ([]revocation, error) {
-		s.cmdMu.Lock()
-		defer s.cmdMu.Unlock()
-		cur, err := s.lockedUser(userID)
-		if err != nil {
-			return nil, err
+	changed, revs := false, 0
+	err = s.command(ctx, nil, func(revoked *[]revocation) error {
+		if !changed {
+			cur, err := s.lockedUser(userID)
+			if err != nil {
+				return err
+			}
+			if cur.hash != oldHash { // changed elsewhere since it was checked
+				return &InputError{Field: "old_password", Reason: "is not the current password"}
+			}
+			ev := domain.UserPasswordChanged{UserID: userID, PasswordHash: phc, By: userID, At: s.now()}
+			if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(cur.version), userID, ev); err != nil {
+				return err
+			}
+			changed = true
+			// Sessions another node started a moment ago end too.
+			found, err := s.catchUp(ctx)
+			*revoked = append(*revoked, found...)
+			if err != nil {
+				return err
+			}
 		}
-		ev := domain.UserPasswordChanged{UserID: userID, PasswordHash: phc, By: userID, At: s.now()}
-		if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(cur.version), userID, ev); err != nil {
-			return nil, err
-		}
-		return s.revokeUser(ctx, userID, domain.RevokePasswordChanged)
-	}()
-	s.notify(revs)
-	if err == nil {
-		s.log.Info("password changed", "user", userID, "sessions_revoked", len(revs))
+		n, err := s.revokeUser(ctx, userID, domain.RevokePasswordChanged, revoked)
+		revs += n
+		return err
+	})
+	if changed {
+		s.log.Info("password changed", "user", userID, "sessions_revoked", revs)
 	}
 	return err
 }
@@ -635,34 +716,41 @@ func (s *Service) SetRole(ctx context.Context, userID string, role domain.Role, 
 	if !role.Valid() {
 		return User{}, &InputError{Field: "role", Reason: fmt.Sprintf("must be admin, trader or viewer, got %q", role)}
 	}
-	s.cmdMu.Lock()
-	defer s.cmdMu.Unlock()
-	u, err := s.lockedUser(userID)
+	var out User
+	err := s.command(ctx, nil, func(*[]revocation) error {
+		u, err := s.lockedUser(userID)
+		if err != nil {
+			return err
+		}
+		if u.role == role {
+			out = u.view()
+			return nil
+		}
+		if u.role == domain.RoleAdmin {
+			s.mu.RLock()
+			admins := 0
+			for _, o := range s.users {
+				if o.role == domain.RoleAdmin {
+					admins++
+				}
+			}
+			s.mu.RUnlock()
+			if admins <= 1 {
+				return ErrLastAdmin
+			}
+		}
+		ev := domain.UserRoleChanged{UserID: userID, Role: role, By: by, At: s.now()}
+		if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+			return err
+		}
+		s.log.Info("role changed", "user", userID, "from", u.role, "to", role, "by", by)
+		out = s.mustUser(userID)
+		return nil
+	})
 	if err != nil {
 		return User{}, err
 	}
-	if u.role == role {
-		return u.view(), nil
-	}
-	if u.role == domain.RoleAdmin {
-		s.mu.RLock()
-		admins := 0
-		for _, o := range s.users {
-			if o.role == domain.RoleAdmin {
-				admins++
-			}
-		}
-		s.mu.RUnlock()
-		if admins <= 1 {
-			return User{}, ErrLastAdmin
-		}
-	}
-	ev := domain.UserRoleChanged{UserID: userID, Role: role, By: by, At: s.now()}
-	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
-		return User{}, err
-	}
-	s.log.Info("role changed", "user", userID, "from", u.role, "to", role, "by", by)
-	return s.mustUser(userID), nil
+	return out, nil
 }
 
 func (s *Service) mustUser(id string) User {
@@ -676,20 +764,26 @@ func (s *Service) UpdateSettings(ctx context.Context, userID string, settings ma
 	if why := domain.ValidSettings(settings); why != "" {
 		return nil, &InputError{Field: "settings", Reason: why}
 	}
-	s.cmdMu.Lock()
-	defer s.cmdMu.Unlock()
-	u, err := s.lockedUser(userID)
+	var out map[string]string
+	err := s.command(ctx, nil, func(*[]revocation) error {
+		u, err := s.lockedUser(userID)
+		if err != nil {
+			return err
+		}
+		ev := domain.UserSettingsUpdated{UserID: userID, Settings: settings, At: s.now()}
+		if ev.Settings == nil {
+			ev.Settings = map[string]string{}
+		}
+		if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), userID, ev); err != nil {
+			return err
+		}
+		out = s.mustUser(userID).Settings
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	ev := domain.UserSettingsUpdated{UserID: userID, Settings: settings, At: s.now()}
-	if ev.Settings == nil {
-		ev.Settings = map[string]string{}
-	}
-	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), userID, ev); err != nil {
-		return nil, err
-	}
-	return s.mustUser(userID).Settings, nil
+	return out, nil
 }
 
 // GrantAccount lets a user see (and, as a trader, trade) account. Granting
@@ -705,31 +799,39 @@ func (s *Service) RevokeAccount(ctx context.Context, userID, account, by string)
 }
 
 func (s *Service) access(ctx context.Context, userID, account, by string, grant bool) (User, error) {
-	s.cmdMu.Lock()
-	defer s.cmdMu.Unlock()
-	u, err := s.lockedUser(userID)
+	var out User
+	err := s.command(ctx, nil, func(*[]revocation) error {
+		u, err := s.lockedUser(userID)
+		if err != nil {
+			return err
+		}
+		if account == u.paper {
+			if grant {
+				out = u.view()
+				return nil
+			}
+			return &InputError{Field: "account", Reason: "a user's paper account cannot be revoked"}
+		}
+		if slices.Contains(u.granted, account) == grant {
+			out = u.view()
+			return nil
+		}
+		a := domain.AccountAccess{UserID: userID, Account: account, By: by, At: s.now()}
+		var ev domain.Event = domain.AccountAccessGranted{AccountAccess: a}
+		if !grant {
+			ev = domain.AccountAccessRevoked{AccountAccess: a}
+		}
+		if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+			return err
+		}
+		s.log.Info("account access changed", "user", userID, "account", account, "granted", grant, "by", by)
+		out = s.mustUser(userID)
+		return nil
+	})
 	if err != nil {
 		return User{}, err
 	}
-	if account == u.paper {
-		if grant {
-			return u.view(), nil
-		}
-		return User{}, &InputError{Field: "account", Reason: "a user's paper account cannot be revoked"}
-	}
-	if slices.Contains(u.granted, account) == grant {
-		return u.view(), nil
-	}
-	a := domain.AccountAccess{UserID: userID, Account: account, By: by, At: s.now()}
-	var ev domain.Event = domain.AccountAccessGranted{AccountAccess: a}
-	if !grant {
-		ev = domain.AccountAccessRevoked{AccountAccess: a}
-	}
-	if err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
-		return User{}, err
-	}
-	s.log.Info("account access changed", "user", userID, "account", account, "granted", grant, "by", by)
-	return s.mustUser(userID), nil
+	return out, nil
 }
 
 // addrKey is the rate-limit key of a remote address: its host.
@@ -839,7 +941,7 @@ func (s *Service) startSession(ctx context.Context, userID, remoteAddr string) (
 	if ev.ExpiresAt.After(now.Add(s.cfg.MaxSessionAge)) {
 		ev.ExpiresAt = now.Add(s.cfg.MaxSessionAge)
 	}
-	if err := s.append(ctx, domain.SessionStream(ev.Family), eventstore.NoStream(), userID, ev); err != nil {
+	if _, err := s.append(ctx, domain.SessionStream(ev.Family), eventstore.NoStream(), userID, ev); err != nil {
 		return Tokens{}, err
 	}
 	return s.issue(&u, ev.Family, rt, now, ev.ExpiresAt)
@@ -888,9 +990,15 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 	}
 	h := tokenHash(refreshToken)
 	var revs []revocation
-	t, err := func() (Tokens, error) {
-		s.cmdMu.Lock()
-		defer s.cmdMu.Unlock()
+	if !s.knownToken(h) { // perhaps issued by another node a moment ago
+		var err error
+		if revs, err = s.catchUp(ctx); err != nil {
+			s.notify(revs)
+			return Tokens{}, err
+		}
+	}
+	var t Tokens
+	err := s.command(ctx, revs, func(revs *[]revocation) error {
 		s.mu.RLock()
 		var ss session
 		p := s.sessions[s.byHash[h]]
@@ -901,51 +1009,68 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 		now := s.now()
 		switch {
 		case p == nil:
-			return Tokens{}, fmt.Errorf("unknown refresh token: %w", ErrInvalidToken)
+			return fmt.Errorf("unknown refresh token: %w", ErrInvalidToken)
 		case ss.revoked:
-			return Tokens{}, fmt.Errorf("refresh token of a revoked session: %w", ErrInvalidToken)
+			return fmt.Errorf("refresh token of a revoked session: %w", ErrInvalidToken)
 		case h != ss.hash:
 			s.log.Warn("refresh token reuse: session revoked", "user", ss.userID, "session", ss.family)
-			if err := s.revoke(ctx, &ss, domain.RevokeReuse); err != nil {
-				return Tokens{}, err
+			if err := s.revoke(ctx, &ss, domain.RevokeReuse, revs); err != nil {
+				return err
 			}
-			revs = append(revs, revocation{ss.userID, ss.family})
-			return Tokens{}, fmt.Errorf("refresh token already used, session revoked: %w", ErrInvalidToken)
+			return fmt.Errorf("refresh token already used, session revoked: %w", ErrInvalidToken)
 		case !now.Before(ss.expires):
-			return Tokens{}, fmt.Errorf("refresh token expired: %w", ErrInvalidToken)
+			return fmt.Errorf("refresh token expired: %w", ErrInvalidToken)
 		}
 		u, err := s.lockedUser(ss.userID)
 		if err != nil {
-			return Tokens{}, fmt.Errorf("session of an unknown user: %w", ErrInvalidToken)
+			return fmt.Errorf("session of an unknown user: %w", ErrInvalidToken)
 		}
 		rt, nh, err := newRefreshToken()
 		if err != nil {
-			return Tokens{}, err
+			return err
 		}
 		ev := domain.SessionRefreshed{Family: ss.family, TokenHash: nh, ExpiresAt: now.Add(s.cfg.RefreshTTL), At: now}
 		if end := ss.started.Add(s.cfg.MaxSessionAge); ev.ExpiresAt.After(end) {
 			ev.ExpiresAt = end
 		}
 		if !ev.ExpiresAt.After(now) {
-			return Tokens{}, fmt.Errorf("session reached its maximum age: %w", ErrInvalidToken)
+			return fmt.Errorf("session reached its maximum age: %w", ErrInvalidToken)
 		}
-		if err := s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev); err != nil {
-			return Tokens{}, err
+		// Exact: of two refreshes of one token racing on two nodes, one
+		// appends; the other conflicts, catches up and sees a reuse.
+		if _, err := s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev); err != nil {
+			return err
 		}
-		return s.issue(&u, ss.family, rt, now, ev.ExpiresAt)
-	}()
-	s.notify(revs)
-	return t, err
+		t, err = s.issue(&u, ss.family, rt, now, ev.ExpiresAt)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	return t, nil
 }
 
-// revoke appends SessionRevoked for ss (cmdMu held).
-func (s *Service) revoke(ctx context.Context, ss *session, reason string) error {
+// knownToken reports whether h is the hash of a refresh token this
+// service has seen.
+func (s *Service) knownToken(h string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.byHash[h]
+	return ok
+}
+
+// revoke appends SessionRevoked for ss, adding the revocation to revs
+// unless Follow reported it first (cmdMu held).
+func (s *Service) revoke(ctx context.Context, ss *session, reason string, revs *[]revocation) error {
 	ev := domain.SessionRevoked{Family: ss.family, UserID: ss.userID, Reason: reason, At: s.now()}
-	return s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev)
+	r, err := s.append(ctx, domain.SessionStream(ss.family), eventstore.Exact(ss.version), ss.userID, ev)
+	*revs = append(*revs, r...)
+	return err
 }
 
-// revokeUser revokes every live session of a user (cmdMu held).
-func (s *Service) revokeUser(ctx context.Context, userID, reason string) ([]revocation, error) {
+// revokeUser revokes every live session of a user, adding them to revs,
+// and returns how many it revoked (cmdMu held).
+func (s *Service) revokeUser(ctx context.Context, userID, reason string, revs *[]revocation) (int, error) {
 	s.mu.RLock()
 	var live []session
 	for _, ss := range s.sessions {
@@ -954,14 +1079,12 @@ func (s *Service) revokeUser(ctx context.Context, userID, reason string) ([]revo
 		}
 	}
 	s.mu.RUnlock()
-	var revs []revocation
 	for i := range live {
-		if err := s.revoke(ctx, &live[i], reason); err != nil {
-			return revs, err
+		if err := s.revoke(ctx, &live[i], reason, revs); err != nil {
+			return i, err
 		}
-		revs = append(revs, revocation{userID, live[i].family})
 	}
-	return revs, nil
+	return len(live), nil
 }
 
 // Logout revokes the session of p (reason logout) and, when refreshToken
@@ -969,9 +1092,15 @@ func (s *Service) revokeUser(ctx context.Context, userID, reason string) ([]revo
 // too. Logging out of a session that is already revoked is not an error.
 func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) error {
 	var revs []revocation
-	err := func() error {
-		s.cmdMu.Lock()
-		defer s.cmdMu.Unlock()
+	if refreshToken != "" && len(refreshToken) <= 256 && !s.knownToken(tokenHash(refreshToken)) {
+		var err error
+		if revs, err = s.catchUp(ctx); err != nil { // its session may have started on another node
+			s.notify(revs)
+			return err
+		}
+	}
+	revoked := 0
+	err := s.command(ctx, revs, func(revs *[]revocation) error {
 		families := []string{p.SessionFamily}
 		if refreshToken != "" && len(refreshToken) <= 256 {
 			s.mu.RLock()
@@ -991,16 +1120,15 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 			if ptr == nil || ss.revoked || ss.userID != p.UserID {
 				continue
 			}
-			if err := s.revoke(ctx, &ss, domain.RevokeLogout); err != nil {
+			if err := s.revoke(ctx, &ss, domain.RevokeLogout, revs); err != nil {
 				return err
 			}
-			revs = append(revs, revocation{ss.userID, ss.family})
+			revoked++
 		}
 		return nil
-	}()
-	s.notify(revs)
-	if len(revs) > 0 {
-		s.log.Info("logout", "user", p.UserID, "sessions", len(revs))
+	})
+	if revoked > 0 {
+		s.log.Info("logout", "user", p.UserID, "sessions", revoked)
 	}
 	return err
 }

@@ -175,9 +175,13 @@ func (g *globals) stateDirOf(st *openedStore) string {
 
 // setupAuth builds serve's auth service: the signing key from
 // ALGOAUTO_JWT_KEY (base64) or <state-dir>/jwt.key (created 0600), the
-// users and sessions loaded from the log, and, on a log without users, the
-// user admin with ALGOAUTO_ADMIN_PASSWORD or a generated password that is
-// printed once and written to <state-dir>/admin-password (0600).
+// users and sessions loaded from the log and then followed (so that users,
+// roles, passwords and revoked sessions written by other serve nodes
+// sharing the store, or by the users CLI, apply here too: Follow runs until
+// ctx ends or the store is closed), and, on a log without users, the user
+// admin with ALGOAUTO_ADMIN_PASSWORD or a generated password that is
+// printed once and written to <state-dir>/admin-password (0600). Nodes
+// sharing a store must share ALGOAUTO_JWT_KEY.
 func setupAuth(ctx context.Context, g *globals, st *openedStore, reg *codec.Registry, log *slog.Logger) (*auth.Service, error) {
 	dir := g.stateDirOf(st)
 	adminPassword := g.getenv("ALGOAUTO_ADMIN_PASSWORD")
@@ -209,6 +213,11 @@ func setupAuth(ctx context.Context, g *globals, st *openedStore, reg *codec.Regi
 	if err := svc.Load(ctx); err != nil {
 		return nil, err
 	}
+	go func() {
+		if err := svc.Follow(ctx); err != nil {
+			log.Error("auth: not following the log", "err", err)
+		}
+	}()
 	created, pw, err := svc.Bootstrap(ctx, adminPassword)
 	if err != nil {
 		return nil, err
