@@ -89,7 +89,7 @@ type node struct {
 	name    string
 	svc     *auth.Service
 	mu      sync.Mutex
-	revoked map[string]int // "user/family" -> calls
+	revoked map[string]int // "user/family" -> OnRevoke calls; "user/" -> OnAccessChange calls
 }
 
 func newNode(t *testing.T, name string, st auth.Store, key []byte, clock *clock) *node {
@@ -106,6 +106,11 @@ func newNode(t *testing.T, name string, st auth.Store, key []byte, clock *clock)
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.revoked[userID+"/"+family]++
+	})
+	svc.OnAccessChange(func(userID string) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.revoked[userID+"/"]++
 	})
 	return n
 }
@@ -239,6 +244,23 @@ func TestFollowUsers(t *testing.T) {
 		eventually(t, "B sees the role and the grant made on A", func() bool {
 			p, err := c.b.svc.Verify(tok.AccessToken)
 			return err == nil && p.Role == domain.RoleViewer && !p.CanWrite() && p.CanSee("live-1")
+		})
+		// The role change (not the grant) is an access change on both
+		// nodes, once each; so is taking an account away.
+		eventually(t, "B's OnAccessChange fires for the role change", func() bool { return c.b.revocations(asha.ID, "") == 1 })
+		if _, err := c.a.svc.RevokeAccount(ctx, asha.ID, "live-1", "test"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "B's OnAccessChange fires for the revoked account", func() bool { return c.b.revocations(asha.ID, "") == 2 })
+		if n := c.a.revocations(asha.ID, ""); n != 2 {
+			t.Errorf("A's OnAccessChange calls: %d, want 2", n)
+		}
+		if _, err := c.a.svc.GrantAccount(ctx, asha.ID, "live-1", "test"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "B sees the account granted again", func() bool {
+			p, err := c.b.svc.Verify(tok.AccessToken)
+			return err == nil && p.CanSee("live-1")
 		})
 
 		// A password change on A ends the session started on B, on B too,

@@ -169,7 +169,8 @@ type session struct {
 }
 
 // revocation is a session ended (here or, seen through the log, elsewhere),
-// for the OnRevoke hooks.
+// for the OnRevoke hooks; with no family, a change of the user's role or
+// accounts, for the OnAccessChange hooks.
 type revocation struct{ userID, family string }
 
 // Service manages users and sessions. Build it with NewService, then Load.
@@ -197,8 +198,9 @@ type Service struct {
 	loads     uint64
 	following atomic.Bool
 
-	hooksMu sync.Mutex
-	hooks   []func(userID, family string)
+	hooksMu     sync.Mutex
+	hooks       []func(userID, family string)
+	accessHooks []func(userID string)
 
 	userLim, addrLim *failureLimiter
 	hashSem          chan struct{}
@@ -363,8 +365,9 @@ func (s *Service) apply(version uint64, pos eventstore.Position, e domain.Event)
 			u.hash = e.PasswordHash
 		}
 	case domain.UserRoleChanged:
-		if u := touch(e.UserID, e.At); u != nil {
+		if u := touch(e.UserID, e.At); u != nil && u.role != e.Role {
 			u.role = e.Role
+			return &revocation{userID: e.UserID}
 		}
 	case domain.UserSettingsUpdated:
 		if u := touch(e.UserID, e.At); u != nil {
@@ -379,8 +382,9 @@ func (s *Service) apply(version uint64, pos eventstore.Position, e domain.Event)
 			slices.Sort(u.granted)
 		}
 	case domain.AccountAccessRevoked:
-		if u := touch(e.UserID, e.At); u != nil {
+		if u := touch(e.UserID, e.At); u != nil && slices.Contains(u.granted, e.Account) {
 			u.granted = slices.DeleteFunc(u.granted, func(a string) bool { return a == e.Account })
+			return &revocation{userID: e.UserID}
 		}
 	case domain.SessionStarted:
 		if s.sessions[e.Family] != nil {
@@ -472,14 +476,32 @@ func (s *Service) OnRevoke(fn func(userID, family string)) {
 	s.hooks = append(s.hooks, fn)
 }
 
+// OnAccessChange registers fn to be called after a user's role changes or
+// an account is taken from them, here or (through Follow) on another
+// node, so that connections authorised under the old access can be
+// closed: REST checks every request against the current role and
+// accounts, but a WebSocket keeps the identity it connected with. The same
+// once-per-process rule as OnRevoke applies; fn must not block.
+func (s *Service) OnAccessChange(fn func(userID string)) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	s.accessHooks = append(s.accessHooks, fn)
+}
+
 func (s *Service) notify(revs []revocation) {
 	if len(revs) == 0 {
 		return
 	}
 	s.hooksMu.Lock()
-	hooks := slices.Clone(s.hooks)
+	hooks, access := slices.Clone(s.hooks), slices.Clone(s.accessHooks)
 	s.hooksMu.Unlock()
 	for _, r := range revs {
+		if r.family == "" {
+			for _, h := range access {
+				h(r.userID)
+			}
+			continue
+		}
 		for _, h := range hooks {
 			h(r.userID, r.family)
 		}
@@ -717,7 +739,7 @@ func (s *Service) SetRole(ctx context.Context, userID string, role domain.Role, 
 		return User{}, &InputError{Field: "role", Reason: fmt.Sprintf("must be admin, trader or viewer, got %q", role)}
 	}
 	var out User
-	err := s.command(ctx, nil, func(*[]revocation) error {
+	err := s.command(ctx, nil, func(revs *[]revocation) error {
 		u, err := s.lockedUser(userID)
 		if err != nil {
 			return err
@@ -740,9 +762,11 @@ func (s *Service) SetRole(ctx context.Context, userID string, role domain.Role, 
 			}
 		}
 		ev := domain.UserRoleChanged{UserID: userID, Role: role, By: by, At: s.now()}
-		if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+		r, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev)
+		if err != nil {
 			return err
 		}
+		*revs = append(*revs, r...) // the user's sockets reconnect under the new role
 		s.log.Info("role changed", "user", userID, "from", u.role, "to", role, "by", by)
 		out = s.mustUser(userID)
 		return nil
@@ -800,7 +824,7 @@ func (s *Service) RevokeAccount(ctx context.Context, userID, account, by string)
 
 func (s *Service) access(ctx context.Context, userID, account, by string, grant bool) (User, error) {
 	var out User
-	err := s.command(ctx, nil, func(*[]revocation) error {
+	err := s.command(ctx, nil, func(revs *[]revocation) error {
 		u, err := s.lockedUser(userID)
 		if err != nil {
 			return err
@@ -821,9 +845,11 @@ func (s *Service) access(ctx context.Context, userID, account, by string, grant 
 		if !grant {
 			ev = domain.AccountAccessRevoked{AccountAccess: a}
 		}
-		if _, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev); err != nil {
+		r, err := s.append(ctx, domain.UserStream(userID), eventstore.Exact(u.version), by, ev)
+		if err != nil {
 			return err
 		}
+		*revs = append(*revs, r...) // a revoked account: the user's sockets reconnect without it
 		s.log.Info("account access changed", "user", userID, "account", account, "granted", grant, "by", by)
 		out = s.mustUser(userID)
 		return nil
