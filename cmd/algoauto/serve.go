@@ -165,7 +165,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		}
 	}()
 	authSvc.OnRevoke(func(userID, _ string) { strm.hub.CloseUser(userID) }) // logout closes that user's sockets
-	authSvc.OnAccessChange(strm.hub.CloseUser) // a role or account change: reconnect under the new access
+	authSvc.OnAccessChange(strm.hub.CloseUser)                              // a role or account change: reconnect under the new access
 
 	var feed *sim.Feed
 	if cfg.Feed == "sim" {
