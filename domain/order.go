@@ -9,6 +9,7 @@ const (
 	TypeOrderFilled          = "OrderFilled"
 	TypeOrderCancelled       = "OrderCancelled"
 	TypeSubmitOutcomeUnknown = "SubmitOutcomeUnknown"
+	TypeOrderModified        = "OrderModified"
 )
 
 // OrderStream returns the stream of one order: "order-<id>".
@@ -198,5 +199,35 @@ func (e SubmitOutcomeUnknown) Validate() error {
 	c.nonEmpty("order_id", e.OrderID)
 	c.nonEmpty("client_order_id", e.ClientOrderID)
 	c.nonEmpty("error", e.Error)
+	return c.result()
+}
+
+// OrderModified says the broker accepted a change of an open order: the
+// fields given are the order's new values (zero: unchanged).
+type OrderModified struct {
+	OrderID      string    `json:"order_id"`
+	Quantity     int64     `json:"quantity,omitempty"`
+	Price        Price     `json:"price,omitempty"`
+	TriggerPrice Price     `json:"trigger_price,omitempty"`
+	Type         OrderType `json:"type,omitempty"`
+	By           string    `json:"by,omitempty"`
+}
+
+// EventType implements Event.
+func (OrderModified) EventType() string { return TypeOrderModified }
+
+// Validate implements Event.
+func (e OrderModified) Validate() error {
+	c := checker{typ: TypeOrderModified}
+	c.nonEmpty("order_id", e.OrderID)
+	c.nonNegative("quantity", e.Quantity)
+	c.nonNegativePrice("price", e.Price)
+	c.nonNegativePrice("trigger_price", e.TriggerPrice)
+	if e.Type != "" && !e.Type.Valid() {
+		c.fail("type", "must be MARKET, LIMIT, SL or SL-M, got %q", e.Type)
+	}
+	if e.Quantity == 0 && e.Price == 0 && e.TriggerPrice == 0 && e.Type == "" {
+		c.fail("quantity", "a modification must change something")
+	}
 	return c.result()
 }

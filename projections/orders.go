@@ -90,10 +90,13 @@ func NewOrders(reg *codec.Registry) *Orders {
 func (*Orders) Name() string { return "orders" }
 
 // Version implements Projection.
-func (*Orders) Version() int { return 2 } // 2: charges computed by the schedule when the broker reports none, as in positions
+// 2: charges computed by the schedule when the broker reports none, as in
+// positions; 3: OrderModified.
+func (*Orders) Version() int { return 3 }
 
 var orderTypes = []string{domain.TypeOrderIntentRecorded, domain.TypeOrderSubmitted, domain.TypeOrderAccepted,
-	domain.TypeOrderRejected, domain.TypeOrderFilled, domain.TypeOrderCancelled, domain.TypeSubmitOutcomeUnknown}
+	domain.TypeOrderRejected, domain.TypeOrderFilled, domain.TypeOrderCancelled, domain.TypeSubmitOutcomeUnknown,
+	domain.TypeOrderModified}
 
 // Filter implements Projection.
 func (*Orders) Filter() eventstore.Filter {
@@ -144,6 +147,8 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 		id, detail = e.OrderID, e.Reason
 	case domain.SubmitOutcomeUnknown:
 		id, detail = e.OrderID, e.Error
+	case domain.OrderModified:
+		id, detail = e.OrderID, e.By
 	default:
 		return
 	}
@@ -165,6 +170,19 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 	case domain.SubmitOutcomeUnknown:
 		if ord.Status == StatusIntent || ord.Status == StatusSubmitted {
 			ord.Status = StatusUnknown
+		}
+	case domain.OrderModified:
+		if e.Quantity > 0 {
+			ord.Quantity = e.Quantity
+		}
+		if e.Price > 0 {
+			ord.Price = e.Price
+		}
+		if e.TriggerPrice > 0 {
+			ord.TriggerPrice = e.TriggerPrice
+		}
+		if e.Type != "" {
+			ord.Type = e.Type
 		}
 	case domain.OrderAccepted:
 		ord.BrokerOrderID = e.BrokerOrderID

@@ -81,7 +81,7 @@ func (d *Deriver) Derive(ctx context.Context, ev *eventstore.RecordedEvent) ([]b
 		acct := d.accountOf(ctx, ev.Stream, "account")
 		ups = append(ups, change(RoomOrders, acct, e.OrderID), change(RoomTrades, acct, e.OrderID),
 			change(RoomPositions, acct, ""), change(RoomPnL, acct, ""))
-	case domain.OrderSubmitted, domain.OrderAccepted, domain.OrderRejected, domain.OrderCancelled, domain.SubmitOutcomeUnknown:
+	case domain.OrderSubmitted, domain.OrderAccepted, domain.OrderRejected, domain.OrderCancelled, domain.SubmitOutcomeUnknown, domain.OrderModified:
 		ups = append(ups, change(RoomOrders, d.accountOf(ctx, ev.Stream, "account"), strings.TrimPrefix(ev.Stream, "order-")))
 	case domain.SignalRaised:
 		d.remember("signal:"+e.SignalID, e.Account)

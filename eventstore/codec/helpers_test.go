@@ -68,6 +68,7 @@ func examples() map[string]domain.Event {
 		domain.TypeOrderRejected:        domain.OrderRejected{OrderID: "o-1", Code: "RMS", Reason: "insufficient margin"},
 		domain.TypeOrderFilled:          domain.OrderFilled{OrderID: "o-1", TradeID: "t-1", Quantity: 25, Price: 2449005, FilledQty: 50, Charges: 2317},
 		domain.TypeOrderCancelled:       domain.OrderCancelled{OrderID: "o-1", By: "ops", Reason: "manual"},
+		domain.TypeOrderModified:        domain.OrderModified{OrderID: "o-1", Price: 2450100, By: "ops"},
 		domain.TypeSubmitOutcomeUnknown: domain.SubmitOutcomeUnknown{OrderID: "o-1", ClientOrderID: "c-1", Error: "context deadline exceeded"},
 		domain.TypeTradingStarted:       domain.TradingStarted{ControlChange: cc},
 		domain.TypeTradingPaused:        domain.TradingPaused{ControlChange: cc},

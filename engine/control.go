@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// ControlCommand names a trading-control command.
+type ControlCommand string
+
+// Control commands.
+const (
+	CmdStart  ControlCommand = "start"
+	CmdStop   ControlCommand = "stop"
+	CmdPause  ControlCommand = "pause"
+	CmdResume ControlCommand = "resume"
+)
+
+// ControlStatus is an account's control state with its open orders.
+type ControlStatus struct {
+	domain.TradingControl
+	OpenOrders int `json:"open_orders"`
+}
+
+// Control returns an account's control state (stopped and paper when it
+// has none).
+func (e *Engine) Control(account string) ControlStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.statusLocked(account)
+}
+
+func (e *Engine) statusLocked(account string) ControlStatus {
+	c := domain.NewTradingControl(account)
+	if p := e.controls[account]; p != nil {
+		c = *p
+	}
+	return ControlStatus{TradingControl: c, OpenOrders: e.openOrdersLocked(account)}
+}
+
+// Controls returns the control state of every account the engine knows,
+// sorted by account.
+func (e *Engine) Controls() []ControlStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	accts := make([]string, 0, len(e.controls))
+	for a := range e.controls {
+		accts = append(accts, a)
+	}
+	sort.Strings(accts)
+	out := make([]ControlStatus, len(accts))
+	for i, a := range accts {
+		out[i] = e.statusLocked(a)
+	}
+	return out
+}
+
+func (e *Engine) openOrdersLocked(account string) int {
+	n := 0
+	for _, o := range e.orders {
+		if o.intent.Account == account && o.open() {
+			n++
+		}
+	}
+	return n
+}
+
+// Command runs start, stop (flatten: also close positions), pause or
+// resume on an account. Stop cancels the account's open orders.
+func (e *Engine) Command(ctx context.Context, a Actor, account string, cmd ControlCommand, reason string, flatten bool) (ControlStatus, error) {
+	if err := a.mayTouch(account); err != nil {
+		return ControlStatus{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.controlLocked(account)
+	var (
+		evs []domain.Event
+		err error
+	)
+	switch cmd {
+	case CmdStart:
+		evs, err = c.Start(a.User, reason)
+	case CmdStop:
+		evs, err = c.Stop(a.User, reason, flatten)
+	case CmdPause:
+		evs, err = c.Pause(a.User, reason)
+	case CmdResume:
+		evs, err = c.Resume(a.User, reason)
+	default:
+		err = &domain.CommandError{Code: domain.CodeInvalid, Field: "command", Message: fmt.Sprintf("unknown command %q", cmd)}
+	}
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	md := eventstore.Metadata{User: a.User, Account: account, Source: "control"}
+	if err := e.append(ctx, domain.ControlStream(account), "", md, evs...); err != nil {
+		return ControlStatus{}, err
+	}
+	if cmd == CmdStop {
+		if err := e.cancelOpenLocked(ctx, account, "trading stopped by "+a.User, md); err != nil {
+			return e.statusLocked(account), err
+		}
+		if flatten {
+			if err := e.flattenLocked(ctx, account, md); err != nil {
+				return e.statusLocked(account), err
+			}
+		}
+	}
+	return e.statusLocked(account), nil
+}
+
+// cancelOpenLocked cancels every open order of an account, in order id
+// order; it tries them all and returns the first error. e.mu is held.
+func (e *Engine) cancelOpenLocked(ctx context.Context, account, reason string, md eventstore.Metadata) error {
+	ids := make([]string, 0)
+	for id, o := range e.orders {
+		if o.intent.Account == account && o.open() {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var first error
+	for _, id := range ids {
+		o := e.orders[id]
+		b, err := e.brokerLocked(account, o.intent.Mode)
+		if err == nil {
+			err = e.cancelLocked(ctx, o, b, reason, md)
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("engine: cancel %s: %w", id, err)
+		}
+	}
+	return first
+}
+
+// flattenLocked closes the account's positions with market orders, one per
+// instrument, in instrument order. They bypass the trading state (the
+// account is stopped or killed) but go through the broker like any other
+// order. e.mu is held.
+func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstore.Metadata) error {
+	c := e.controlLocked(account)
+	var keys []string
+	for k, q := range e.pos {
+		if k.account == account && q != 0 {
+			keys = append(keys, k.instrument)
+		}
+	}
+	sort.Strings(keys)
+	var first error
+	for _, inst := range keys {
+		q := e.pos[posKey{account, inst}]
+		ex, sym := splitKey(inst)
+		side := domain.Sell
+		if q < 0 {
+			side, q = domain.Buy, -q
+		}
+		cid := ClientOrderID("flatten:"+account, fmt.Sprintf("%s@%d", inst, e.versions[domain.ControlStream(account)]), 0)
+		if e.orders[cid] != nil {
+			continue
+		}
+		in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: account, Mode: c.Mode, Strategy: "flatten",
+			Exchange: ex, Symbol: sym, Side: side, Quantity: q, Type: domain.Market, Product: domain.NRML}
+		if _, err := e.route(ctx, in, md); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == ':' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return "", k
+}
+
+// SetMode switches an account between paper and live.
+func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain.Mode, confirm string) (ControlStatus, error) {
+	if err := a.mayTouch(account); err != nil {
+		return ControlStatus{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.controlLocked(account)
+	evs, err := c.SetMode(domain.ModeRequest{To: to, By: a.User, Admin: a.Admin, Confirm: confirm,
+		BrokerSession: e.cfg.LiveSession(account), OpenOrders: e.openOrdersLocked(account)})
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	if err := e.append(ctx, domain.ControlStream(account), "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...); err != nil {
+		return ControlStatus{}, err
+	}
+	return e.statusLocked(account), nil
+}
+
+// Kill trips an account's kill switch: new orders are blocked, open ones
+// cancelled and, by the KillFlatten policy, positions closed.
+func (e *Engine) Kill(ctx context.Context, a Actor, account, reason string) (ControlStatus, error) {
+	if err := a.mayTouch(account); err != nil {
+		return ControlStatus{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.killLocked(ctx, account, reason, a.User, false, "")
+}
+
+func (e *Engine) killLocked(ctx context.Context, account, reason, by string, auto bool, rule string) (ControlStatus, error) {
+	c := e.controlLocked(account)
+	flatten := *e.cfg.KillFlatten
+	evs, err := c.TriggerKill(reason, by, auto, rule, flatten)
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	md := eventstore.Metadata{User: by, Account: account, Source: "kill-switch"}
+	if err := e.append(ctx, domain.ControlStream(account), "", md, evs...); err != nil {
+		return ControlStatus{}, err
+	}
+	if len(evs) > 0 {
+		e.log.Warn("kill switch tripped", "account", account, "reason", reason, "by", by, "rule", rule)
+		err = e.cancelOpenLocked(ctx, account, "kill switch: "+reason, md)
+		if flatten {
+			if ferr := e.flattenLocked(ctx, account, md); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+	}
+	return e.statusLocked(account), err
+}
+
+// ResetKill lifts an account's kill switch (admin, typed confirmation,
+// cooldown); the account stays stopped until started again.
+func (e *Engine) ResetKill(ctx context.Context, a Actor, account, confirm, reason string) (ControlStatus, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.controlLocked(account)
+	evs, err := c.ResetKill(domain.KillResetRequest{By: a.User, Admin: a.Admin, Confirm: confirm, Reason: reason,
+		Now: e.cfg.Now(), Cooldown: e.cfg.KillCooldown})
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	if err := e.append(ctx, domain.ControlStream(account), "", eventstore.Metadata{User: a.User, Account: account, Source: "kill-switch"}, evs...); err != nil {
+		return ControlStatus{}, err
+	}
+	return e.statusLocked(account), nil
+}

@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/eventstore/codec"
+)
+
+// Store is the part of the event log the engine uses.
+type Store interface {
+	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error)
+	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+	Head(ctx context.Context) (eventstore.Position, error)
+	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error)
+}
+
+// Config configures an Engine; zero values take the defaults in brackets.
+type Config struct {
+	Logger *slog.Logger
+	// Now is the wall clock of commands (the kill-switch cooldown, signal
+	// times) [time.Now]. Ticks carry their own event time.
+	Now func() time.Time
+	// BrokerFor returns the broker of an account in a mode; required to
+	// place orders.
+	BrokerFor func(account string, mode domain.Mode) (Broker, error)
+	// LiveSession reports whether an account has a valid live broker
+	// session (switching to live needs one) [none has].
+	LiveSession func(account string) bool
+	// KillCooldown is how long after it tripped a kill switch can be reset
+	// [15m]. KillFlatten closes positions when it trips [true].
+	KillCooldown time.Duration
+	KillFlatten  *bool
+	// AlgoID is the exchange-approved algo id stamped on algo orders (SEBI).
+	AlgoID string
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.LiveSession == nil {
+		c.LiveSession = func(string) bool { return false }
+	}
+	if c.KillCooldown <= 0 {
+		c.KillCooldown = 15 * time.Minute
+	}
+	if c.KillFlatten == nil {
+		t := true
+		c.KillFlatten = &t
+	}
+}
+
+// Actor is who issues a command: the authenticated user and what they may
+// touch.
+type Actor struct {
+	User   string
+	Admin  bool
+	CanSee func(account string) bool // nil: every account
+	Trader bool                      // may trade (admin or trader role)
+}
+
+func (a Actor) mayTouch(account string) error {
+	if a.CanSee != nil && !a.CanSee(account) {
+		return &domain.CommandError{Code: domain.CodeForbidden, Field: "account", Message: fmt.Sprintf("no access to account %q", account)}
+	}
+	if !a.Trader && !a.Admin {
+		return &domain.CommandError{Code: domain.CodeForbidden, Message: "this role may not trade"}
+	}
+	return nil
+}
+
+// Engine decides and acts for every account: trading control, signals,
+// orders through the broker, fills from simulated brokers. Its state is a
+// fold of the log; each command appends events with the expected version
+// of their stream, applies them at once, and ignores them when they come
+// back through the log. It is safe for concurrent use: commands and the
+// log follower serialise on one lock, so decisions see each other.
+type Engine struct {
+	st  Store
+	reg *codec.Registry
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	versions map[string]uint64 // stream -> events folded (its next expected version is this-1)
+	controls map[string]*domain.TradingControl
+	orders   map[string]*order // by order id (= client order id)
+	signals  map[string]*signalState
+	ticks    map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
+	pos      map[posKey]int64       // net quantity from fills
+	brokers  map[brokerKey]Broker
+	applied  eventstore.Position // the log is folded up to here
+}
+
+type posKey struct{ account, instrument string }
+
+type brokerKey struct {
+	account string
+	mode    domain.Mode
+}
+
+// New returns an engine over st; call Load, then Run.
+func New(st Store, reg *codec.Registry, cfg Config) *Engine {
+	cfg.defaults()
+	return &Engine{st: st, reg: reg, cfg: cfg, log: cfg.Logger,
+		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
+		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{}}
+}
+
+// Load folds the whole log into the engine's state.
+func (e *Engine) Load(ctx context.Context) error {
+	var after eventstore.Position
+	for {
+		evs, err := e.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: 4096})
+		if err != nil {
+			return fmt.Errorf("engine: load: %w", err)
+		}
+		e.mu.Lock()
+		for i := range evs {
+			e.foldRecorded(&evs[i])
+		}
+		e.mu.Unlock()
+		if len(evs) < 4096 {
+			return nil
+		}
+		after = evs[len(evs)-1].Position
+	}
+}
+
+// Run follows the log after what Load folded: ticks go to the simulated
+// brokers, whose executions become order events, and events other
+// processes appended (control changes, signals) are folded. It returns nil
+// when ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	from := e.applied
+	e.mu.Unlock()
+	sub, err := e.st.Subscribe(ctx, from, eventstore.Filter{})
+	if err != nil {
+		return fmt.Errorf("engine: subscribe: %w", err)
+	}
+	defer sub.Close()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, eventstore.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("engine: follow the log: %w", err)
+		}
+		for i := range m.Events {
+			ev := &m.Events[i]
+			e.mu.Lock()
+			de := e.foldRecorded(ev)
+			e.mu.Unlock()
+			if t, ok := de.(domain.Tick); ok {
+				e.onTick(ctx, t)
+			}
+		}
+	}
+}
+
+// foldRecorded applies one event of the log unless this engine applied it
+// already when it appended it (its stream version says so). It returns the
+// decoded event (nil when skipped or unknown). e.mu is held.
+func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) domain.Event {
+	if ev.Position > e.applied {
+		e.applied = ev.Position
+	}
+	if !e.reg.Known(ev.Type) {
+		return nil
+	}
+	de, err := e.reg.Decode(ev)
+	if err != nil {
+		e.log.Warn("engine: undecodable event skipped", "type", ev.Type, "position", ev.Position, "err", err)
+		return nil
+	}
+	if t, ok := de.(domain.Tick); ok { // ticks are not versioned state: always the latest
+		e.ticks[t.Exchange+":"+t.Symbol] = t
+		return t
+	}
+	if ev.Version+1 <= e.versions[ev.Stream] {
+		return nil // appended (and applied) by this engine
+	}
+	e.versions[ev.Stream] = ev.Version + 1
+	e.fold(ev.Stream, de, ev.RecordedAt)
+	return de
+}
+
+// fold applies a decoded event to the state. e.mu is held.
+func (e *Engine) fold(stream string, de domain.Event, at time.Time) {
+	switch ev := de.(type) {
+	case domain.TradingStarted, domain.TradingPaused, domain.TradingResumed, domain.TradingStopped, domain.ModeChanged,
+		domain.KillSwitchTriggered, domain.KillSwitchReset, domain.StrategyEnabled, domain.StrategyDisabled, domain.RiskLimitsChanged:
+		acct, ok := controlAccount(stream)
+		if !ok {
+			return
+		}
+		c := e.controlLocked(acct)
+		c.Evolve(ev, at)
+	case domain.OrderIntentRecorded, domain.OrderSubmitted, domain.OrderAccepted, domain.OrderRejected,
+		domain.OrderFilled, domain.OrderCancelled, domain.SubmitOutcomeUnknown:
+		e.foldOrder(de, at)
+	case domain.SignalRaised, domain.SignalAccepted, domain.SignalRejected:
+		e.foldSignal(de)
+	}
+}
+
+func controlAccount(stream string) (string, bool) {
+	const p = "control-"
+	if len(stream) <= len(p) || stream[:len(p)] != p {
+		return "", false
+	}
+	return stream[len(p):], true
+}
+
+// controlLocked returns the account's control, creating it. e.mu is held.
+func (e *Engine) controlLocked(account string) *domain.TradingControl {
+	c := e.controls[account]
+	if c == nil {
+		n := domain.NewTradingControl(account)
+		c = &n
+		e.controls[account] = c
+	}
+	return c
+}
+
+// expected is the expected version for the next append to stream. e.mu is
+// held.
+func (e *Engine) expected(stream string) eventstore.ExpectedVersion {
+	n := e.versions[stream]
+	if n == 0 {
+		return eventstore.NoStream()
+	}
+	return eventstore.Exact(n - 1)
+}
+
+// append appends evs to stream at the version the engine knows, and folds
+// them. The ids are derived from idKey when it is not empty (a retry of the
+// same decision appends nothing new), else random (UUIDv7). e.mu is held.
+func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore.Metadata, evs ...domain.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	data := make([]eventstore.EventData, len(evs))
+	for i, ev := range evs {
+		var id uuid.UUID
+		if idKey != "" {
+			id = uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s|%s|%d|%s", stream, idKey, i, ev.EventType()))
+		} else {
+			var err error
+			if id, err = uuid.NewV7(); err != nil {
+				return fmt.Errorf("engine: event id: %w", err)
+			}
+		}
+		d, err := e.reg.Encode(id, ev, md)
+		if err != nil {
+			return fmt.Errorf("engine: encode %s: %w", ev.EventType(), err)
+		}
+		data[i] = d
+	}
+	res, err := e.st.Append(ctx, stream, e.expected(stream), data...)
+	if err != nil {
+		return fmt.Errorf("engine: append to %s: %w", stream, err)
+	}
+	if res.Duplicate {
+		return nil // a retry: folded the first time
+	}
+	at := e.cfg.Now()
+	for _, ev := range evs {
+		e.versions[stream]++
+		e.fold(stream, ev, at)
+	}
+	return nil
+}
+
+// eventNamespace scopes the engine's deterministic event ids.
+var eventNamespace = uuid.MustParse("6f1c2a4e-8d3b-4f7a-9c51-2e0b7d4a9f13")

@@ -1,0 +1,533 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// Order statuses as the engine tracks them.
+const (
+	orderIntent    = "intent"
+	orderSubmitted = "submitted"
+	orderUnknown   = "unknown"
+	orderOpen      = "open"
+	orderPartial   = "partial"
+	orderFilled    = "filled"
+	orderRejected  = "rejected"
+	orderCancelled = "cancelled"
+)
+
+// order is the engine's view of one order, folded from its stream.
+type order struct {
+	intent        domain.OrderIntentRecorded
+	status        string
+	filled        int64
+	brokerOrderID string
+	trades        map[string]bool // trade ids folded: a repeated report adds nothing
+}
+
+func (o *order) open() bool {
+	switch o.status {
+	case orderIntent, orderSubmitted, orderUnknown, orderOpen, orderPartial:
+		return true
+	}
+	return false
+}
+
+// foldOrder applies an order event. e.mu is held.
+func (e *Engine) foldOrder(de domain.Event, _ time.Time) {
+	if in, ok := de.(domain.OrderIntentRecorded); ok {
+		if e.orders[in.OrderID] == nil {
+			e.orders[in.OrderID] = &order{intent: in, status: orderIntent, trades: map[string]bool{}}
+		}
+		return
+	}
+	var id string
+	switch ev := de.(type) {
+	case domain.OrderSubmitted:
+		id = ev.OrderID
+	case domain.OrderAccepted:
+		id = ev.OrderID
+	case domain.OrderRejected:
+		id = ev.OrderID
+	case domain.OrderFilled:
+		id = ev.OrderID
+	case domain.OrderCancelled:
+		id = ev.OrderID
+	case domain.SubmitOutcomeUnknown:
+		id = ev.OrderID
+	case domain.OrderModified:
+		id = ev.OrderID
+	}
+	o := e.orders[id]
+	if o == nil {
+		return
+	}
+	switch ev := de.(type) {
+	case domain.OrderSubmitted:
+		if o.status == orderIntent {
+			o.status = orderSubmitted
+		}
+	case domain.SubmitOutcomeUnknown:
+		if o.status == orderIntent || o.status == orderSubmitted {
+			o.status = orderUnknown
+		}
+	case domain.OrderAccepted:
+		o.brokerOrderID = ev.BrokerOrderID
+		if o.open() && o.filled == 0 {
+			o.status = orderOpen
+		}
+	case domain.OrderRejected:
+		if o.filled == 0 {
+			o.status = orderRejected
+		}
+	case domain.OrderFilled:
+		if o.trades[ev.TradeID] {
+			return
+		}
+		o.trades[ev.TradeID] = true
+		o.filled += ev.Quantity
+		q := ev.Quantity
+		if o.intent.Side == domain.Sell {
+			q = -q
+		}
+		e.pos[posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}] += q
+		if o.filled >= o.intent.Quantity {
+			o.status = orderFilled
+		} else if o.status != orderCancelled {
+			o.status = orderPartial
+		}
+	case domain.OrderCancelled:
+		if o.status != orderFilled {
+			o.status = orderCancelled
+		}
+	case domain.OrderModified:
+		if ev.Quantity > 0 {
+			o.intent.Quantity = ev.Quantity
+		}
+		if ev.Price > 0 {
+			o.intent.Price = ev.Price
+		}
+		if ev.TriggerPrice > 0 {
+			o.intent.TriggerPrice = ev.TriggerPrice
+		}
+		if ev.Type != "" {
+			o.intent.Type = ev.Type
+		}
+	}
+}
+
+// ClientOrderID returns the deterministic client order id of one leg of a
+// signal: the same (source, signal, leg) always gives the same id, so a
+// retried or replayed decision finds the order instead of placing a second
+// one. It is 20 characters of [A-Z2-7] (Kite's tag allows 20).
+func ClientOrderID(source, signalID string, leg int) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", source, signalID, leg))
+	return "A" + base32.StdEncoding.EncodeToString(sum[:])[:19]
+}
+
+// OrderRequest is a manual order (POST /api/v1/orders).
+type OrderRequest struct {
+	Account      string
+	Exchange     string // "" with Symbol "EXCHANGE:SYMBOL", or NFO by default
+	Symbol       string
+	Side         domain.Side
+	Quantity     int64
+	Type         domain.OrderType
+	Price        domain.Price
+	TriggerPrice domain.Price
+	Product      domain.Product
+	// IdempotencyKey makes a retried request answer with the first
+	// order; empty: every request is a new order.
+	IdempotencyKey string
+}
+
+// OrderResult is what became of an order request.
+type OrderResult struct {
+	OrderID       string `json:"order_id"`
+	ClientOrderID string `json:"client_order_id"`
+	Status        string `json:"status"`
+	BrokerOrderID string `json:"broker_order_id,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	Duplicate     bool   `json:"duplicate,omitempty"`
+}
+
+func (e *Engine) resultOf(o *order) OrderResult {
+	return OrderResult{OrderID: o.intent.OrderID, ClientOrderID: o.intent.ClientOrderID, Status: o.status, BrokerOrderID: o.brokerOrderID}
+}
+
+// normalise fills in the exchange and defaults of a request and checks it.
+func (r *OrderRequest) normalise() error {
+	if ex, sym, ok := strings.Cut(r.Symbol, ":"); ok && r.Exchange == "" {
+		r.Exchange, r.Symbol = ex, sym
+	}
+	if r.Exchange == "" {
+		r.Exchange = domain.ExchangeNFO
+	}
+	if r.Type == "" {
+		r.Type = domain.Market
+	}
+	if r.Product == "" {
+		r.Product = domain.MIS
+	}
+	bad := func(field, format string, args ...any) error {
+		return &domain.CommandError{Code: domain.CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case r.Account == "":
+		return bad("account", "must not be empty")
+	case r.Symbol == "":
+		return bad("symbol", "must not be empty")
+	case !r.Side.Valid():
+		return bad("side", "must be BUY or SELL, got %q", r.Side)
+	case r.Quantity <= 0:
+		return bad("quantity", "must be > 0, got %d", r.Quantity)
+	case !r.Type.Valid():
+		return bad("type", "must be MARKET, LIMIT, SL or SL-M, got %q", r.Type)
+	case !r.Product.Valid():
+		return bad("product", "must be MIS, NRML or CNC, got %q", r.Product)
+	case (r.Type == domain.Limit || r.Type == domain.StopLimit) && r.Price <= 0:
+		return bad("price", "must be > 0 for a %s order", r.Type)
+	case (r.Type == domain.StopLimit || r.Type == domain.StopMkt) && r.TriggerPrice <= 0:
+		return bad("trigger_price", "must be > 0 for a %s order", r.Type)
+	case r.Type == domain.Market && r.Price != 0:
+		return bad("price", "a MARKET order takes no price")
+	}
+	return nil
+}
+
+// PlaceOrder places a manual order for an account that is trading: the
+// intent is recorded before the broker is called.
+func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (OrderResult, error) {
+	if err := r.normalise(); err != nil {
+		return OrderResult{}, err
+	}
+	if err := a.mayTouch(r.Account); err != nil {
+		return OrderResult{}, err
+	}
+	key := r.IdempotencyKey
+	if key == "" {
+		k, err := uuidString()
+		if err != nil {
+			return OrderResult{}, err
+		}
+		key = k
+	}
+	cid := ClientOrderID("manual:"+a.User, key, 0)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if o := e.orders[cid]; o != nil {
+		res := e.resultOf(o)
+		res.Duplicate = true
+		return res, nil
+	}
+	c := e.controlLocked(r.Account)
+	if err := canTrade(c); err != nil {
+		return OrderResult{}, err
+	}
+	in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: r.Account, Mode: c.Mode,
+		Exchange: r.Exchange, Symbol: r.Symbol, Side: r.Side, Quantity: r.Quantity, Type: r.Type, Product: r.Product,
+		Price: r.Price, TriggerPrice: r.TriggerPrice}
+	if err := in.Validate(); err != nil {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
+	}
+	o, err := e.route(ctx, in, eventstore.Metadata{User: a.User, Account: r.Account, Source: "manual"})
+	if err != nil {
+		return OrderResult{}, err
+	}
+	return e.resultOf(o), nil
+}
+
+func canTrade(c *domain.TradingControl) error {
+	switch {
+	case c.Kill:
+		return &domain.CommandError{Code: domain.CodeRefused, Rule: "kill_switch",
+			Message: fmt.Sprintf("the kill switch of %s is active: %s", c.Account, c.KillReason)}
+	case c.State != domain.ControlRunning:
+		return &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf("%s is %s: start trading first", c.Account, c.State)}
+	}
+	return nil
+}
+
+// brokerLocked returns the broker of an account in a mode. e.mu is held.
+func (e *Engine) brokerLocked(account string, mode domain.Mode) (Broker, error) {
+	k := brokerKey{account, mode}
+	if b := e.brokers[k]; b != nil {
+		return b, nil
+	}
+	if e.cfg.BrokerFor == nil {
+		return nil, &domain.CommandError{Code: domain.CodeConflict, Message: "no broker is configured"}
+	}
+	b, err := e.cfg.BrokerFor(account, mode)
+	if err != nil {
+		return nil, fmt.Errorf("engine: broker for %s (%s): %w", account, mode, err)
+	}
+	e.brokers[k] = b
+	return b, nil
+}
+
+// route records the intent, then calls the broker and records what it
+// said. An ambiguous outcome is recorded as SubmitOutcomeUnknown and looked
+// up by client order id, never resubmitted. e.mu is held.
+func (e *Engine) route(ctx context.Context, in domain.OrderIntentRecorded, md eventstore.Metadata) (*order, error) {
+	b, err := e.brokerLocked(in.Account, in.Mode)
+	if err != nil {
+		return nil, err
+	}
+	stream := domain.OrderStream(in.OrderID)
+	if err := e.append(ctx, stream, in.ClientOrderID, md, in); err != nil {
+		return nil, err
+	}
+	o := e.orders[in.OrderID]
+	if o.status != orderIntent { // a retry found the order further along
+		return o, nil
+	}
+	return o, e.submit(ctx, o, b, md)
+}
+
+// submit calls the broker for an order whose intent is recorded and that
+// was never submitted (o.status intent). e.mu is held.
+func (e *Engine) submit(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
+	in := o.intent
+	stream := domain.OrderStream(in.OrderID)
+	if err := e.append(ctx, stream, "", md, domain.OrderSubmitted{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Broker: b.Name()}); err != nil {
+		return err
+	}
+	rep, err := b.Place(ctx, in)
+	switch {
+	case errors.Is(err, domain.ErrOrderNotSent):
+		return e.append(ctx, stream, "", md, domain.OrderRejected{OrderID: in.OrderID, Code: "not_sent", Reason: "the order did not reach the broker: " + err.Error()})
+	case err != nil:
+		if aerr := e.append(ctx, stream, "", md, domain.SubmitOutcomeUnknown{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Error: err.Error()}); aerr != nil {
+			return aerr
+		}
+		return e.resolve(ctx, o, b, md)
+	}
+	return e.record(ctx, rep, md)
+}
+
+// resolve looks an order of unknown outcome up at the broker by its client
+// order id and records what it finds. A lookup that fails leaves it
+// unknown (and trading on the account goes on: the order counts as open).
+// e.mu is held.
+func (e *Engine) resolve(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
+	in := o.intent
+	stream := domain.OrderStream(in.OrderID)
+	bo, found, err := b.Lookup(ctx, in.ClientOrderID)
+	if err != nil {
+		e.log.Warn("order outcome still unknown: lookup failed", "order", in.OrderID, "err", err)
+		return nil
+	}
+	if !found {
+		return e.append(ctx, stream, "", md, domain.OrderRejected{OrderID: in.OrderID, Code: "not_at_broker",
+			Reason: "the broker has no order with this client order id (looked up after an unknown outcome)"})
+	}
+	evs := []domain.Event{domain.OrderAccepted{OrderID: in.OrderID, BrokerOrderID: bo.BrokerOrderID}}
+	switch bo.Status {
+	case domain.BrokerRejected:
+		evs = []domain.Event{domain.OrderRejected{OrderID: in.OrderID, Code: "broker", Reason: orDefault(bo.Reason, "rejected by the broker")}}
+	case domain.BrokerCancelled:
+		evs = append(evs, domain.OrderCancelled{OrderID: in.OrderID, Reason: orDefault(bo.Reason, "cancelled at the broker")})
+	}
+	if bo.FilledQty > 0 {
+		e.log.Warn("order found filled after an unknown outcome: its fills arrive as broker reports",
+			"order", in.OrderID, "filled", bo.FilledQty)
+	}
+	return e.append(ctx, stream, "", md, evs...)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// record turns a broker report into order events. e.mu is held.
+func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md eventstore.Metadata) error {
+	o := e.orders[r.ClientOrderID]
+	if o == nil {
+		e.log.Warn("broker report for an order the engine does not know", "client_order_id", r.ClientOrderID, "kind", r.Kind)
+		return nil
+	}
+	id := o.intent.OrderID
+	var ev domain.Event
+	switch r.Kind {
+	case domain.ReportAccepted:
+		if o.brokerOrderID != "" && o.status != orderSubmitted && o.status != orderUnknown {
+			return nil
+		}
+		ev = domain.OrderAccepted{OrderID: id, BrokerOrderID: r.BrokerOrderID}
+	case domain.ReportRejected:
+		ev = domain.OrderRejected{OrderID: id, Code: "broker", Reason: orDefault(r.Reason, "rejected by the broker")}
+	case domain.ReportFilled:
+		if o.trades[r.TradeID] {
+			return nil
+		}
+		ev = domain.OrderFilled{OrderID: id, TradeID: r.TradeID, Quantity: r.Quantity, Price: r.Price,
+			FilledQty: max(r.FilledQty, o.filled+r.Quantity), Charges: r.Charges}
+	case domain.ReportCancelled:
+		if !o.open() {
+			return nil
+		}
+		ev = domain.OrderCancelled{OrderID: id, Reason: orDefault(r.Reason, "cancelled")}
+	case domain.ReportModified:
+		return nil // recorded by ModifyOrder, which knows the change
+	default:
+		return fmt.Errorf("engine: unknown report kind %q", r.Kind)
+	}
+	return e.append(ctx, domain.OrderStream(id), "", md, ev)
+}
+
+// onTick hands a tick to every simulated broker and records their
+// executions.
+func (e *Engine) onTick(ctx context.Context, t domain.Tick) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range e.brokers {
+		f, ok := b.(TickFiller)
+		if !ok {
+			continue
+		}
+		for _, r := range f.OnTick(t) {
+			if err := e.record(ctx, r, eventstore.Metadata{Source: "broker:" + b.Name()}); err != nil {
+				e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
+			}
+		}
+	}
+}
+
+// CancelOrder cancels an open order.
+func (e *Engine) CancelOrder(ctx context.Context, a Actor, orderID string) (OrderResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	o := e.orders[orderID]
+	if o == nil || (a.CanSee != nil && !a.CanSee(o.intent.Account)) {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeNotFound, Message: fmt.Sprintf("no order %q", orderID)}
+	}
+	if err := a.mayTouch(o.intent.Account); err != nil {
+		return OrderResult{}, err
+	}
+	if !o.open() {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf("order %s is %s", orderID, o.status)}
+	}
+	b, err := e.brokerLocked(o.intent.Account, o.intent.Mode)
+	if err != nil {
+		return OrderResult{}, err
+	}
+	md := eventstore.Metadata{User: a.User, Account: o.intent.Account, Source: "manual"}
+	if err := e.cancelLocked(ctx, o, b, "cancelled by "+a.User, md); err != nil {
+		return OrderResult{}, err
+	}
+	return e.resultOf(o), nil
+}
+
+// cancelLocked asks the broker to cancel an open order and records the
+// answer. e.mu is held.
+func (e *Engine) cancelLocked(ctx context.Context, o *order, b Broker, reason string, md eventstore.Metadata) error {
+	rep, err := b.Cancel(ctx, o.intent.ClientOrderID)
+	if err != nil {
+		return fmt.Errorf("engine: cancel %s: %w", o.intent.OrderID, err)
+	}
+	switch rep.Kind {
+	case domain.ReportCancelled:
+		rep.Reason = orDefault(rep.Reason, reason)
+		return e.record(ctx, rep, md)
+	case domain.ReportRejected:
+		return &domain.CommandError{Code: domain.CodeConflict, Message: "the broker refused to cancel: " + rep.Reason}
+	}
+	return e.record(ctx, rep, md)
+}
+
+// ModifyOrder changes an open order's quantity, price, trigger or type.
+func (e *Engine) ModifyOrder(ctx context.Context, a Actor, orderID string, ch domain.OrderChange) (OrderResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	o := e.orders[orderID]
+	if o == nil || (a.CanSee != nil && !a.CanSee(o.intent.Account)) {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeNotFound, Message: fmt.Sprintf("no order %q", orderID)}
+	}
+	if err := a.mayTouch(o.intent.Account); err != nil {
+		return OrderResult{}, err
+	}
+	if !o.open() {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf("order %s is %s", orderID, o.status)}
+	}
+	ev := domain.OrderModified{OrderID: orderID, Quantity: ch.Quantity, Price: ch.Price, TriggerPrice: ch.TriggerPrice, Type: ch.Type, By: a.User}
+	if err := ev.Validate(); err != nil {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
+	}
+	if ch.Quantity > 0 && ch.Quantity <= o.filled {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Field: "quantity",
+			Message: fmt.Sprintf("must exceed the %d already filled", o.filled)}
+	}
+	b, err := e.brokerLocked(o.intent.Account, o.intent.Mode)
+	if err != nil {
+		return OrderResult{}, err
+	}
+	rep, err := b.Modify(ctx, o.intent.ClientOrderID, ch)
+	if err != nil {
+		return OrderResult{}, fmt.Errorf("engine: modify %s: %w", orderID, err)
+	}
+	if rep.Kind == domain.ReportRejected {
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeConflict, Message: "the broker refused the change: " + rep.Reason}
+	}
+	md := eventstore.Metadata{User: a.User, Account: o.intent.Account, Source: "manual"}
+	if err := e.append(ctx, domain.OrderStream(orderID), "", md, ev); err != nil {
+		return OrderResult{}, err
+	}
+	return e.resultOf(o), nil
+}
+
+// Recover settles, after Load, the orders a previous run left in flight:
+// an intent never submitted (the process stopped between recording it and
+// calling the broker) is submitted now, once; an order submitted without an
+// answer, or of unknown outcome, is looked up by its client order id and
+// recorded as the broker knows it, never resubmitted. Orders are taken in
+// order id order.
+func (e *Engine) Recover(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]string, 0)
+	for id, o := range e.orders {
+		switch o.status {
+		case orderIntent, orderSubmitted, orderUnknown:
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var first error
+	for _, id := range ids {
+		o := e.orders[id]
+		b, err := e.brokerLocked(o.intent.Account, o.intent.Mode)
+		if err == nil {
+			md := eventstore.Metadata{Account: o.intent.Account, Source: "recovery", CorrelationID: o.intent.SignalID}
+			if o.status == orderIntent {
+				if cerr := canTrade(e.controlLocked(o.intent.Account)); cerr != nil {
+					// Fail closed: the account may not trade any more.
+					err = e.append(ctx, domain.OrderStream(id), "", md, domain.OrderRejected{OrderID: id, Code: "not_submitted",
+						Reason: "recorded before a stop and never sent; not sent now: " + cerr.Error()})
+				} else {
+					e.log.Info("submitting an order recorded before a stop", "order", id)
+					err = e.submit(ctx, o, b, md)
+				}
+			} else {
+				e.log.Info("looking up an order of unknown outcome", "order", id, "status", o.status)
+				err = e.resolve(ctx, o, b, md)
+			}
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("engine: recover order %s: %w", id, err)
+		}
+	}
+	return first
+}
