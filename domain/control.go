@@ -197,6 +197,10 @@ type KillSwitchTriggered struct {
 	By      string `json:"by"`
 	Auto    bool   `json:"auto,omitempty"`
 	Rule    string `json:"rule,omitempty"`
+	// The numbers of an automatic trip (see SignalRejected).
+	Limit  int64  `json:"limit,omitempty"`
+	Actual int64  `json:"actual,omitempty"`
+	Unit   string `json:"unit,omitempty"`
 }
 
 // EventType implements Event.

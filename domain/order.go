@@ -10,7 +10,12 @@ const (
 	TypeOrderCancelled       = "OrderCancelled"
 	TypeSubmitOutcomeUnknown = "SubmitOutcomeUnknown"
 	TypeOrderModified        = "OrderModified"
+	TypeOrderRefused         = "OrderRefused"
 )
+
+// RiskStream returns the stream of an account's risk refusals of orders
+// that no signal carried (manual orders): "risk-<account>".
+func RiskStream(account string) string { return "risk-" + account }
 
 // OrderStream returns the stream of one order: "order-<id>".
 func OrderStream(orderID string) string { return "order-" + orderID }
@@ -229,5 +234,36 @@ func (e OrderModified) Validate() error {
 	if e.Quantity == 0 && e.Price == 0 && e.TriggerPrice == 0 && e.Type == "" {
 		c.fail("quantity", "a modification must change something")
 	}
+	return c.result()
+}
+
+// OrderRefused says the risk gate refused an order that no signal carried
+// (a manual order), by which rule and with which numbers. Refused signals
+// are SignalRejected instead.
+type OrderRefused struct {
+	Account  string `json:"account"`
+	Exchange string `json:"exchange"`
+	Symbol   string `json:"symbol"`
+	Side     Side   `json:"side"`
+	Quantity int64  `json:"quantity"`
+	Rule     string `json:"rule"`
+	Limit    int64  `json:"limit,omitempty"`
+	Actual   int64  `json:"actual,omitempty"`
+	Unit     string `json:"unit,omitempty"`
+	Message  string `json:"message"`
+	By       string `json:"by"`
+}
+
+// EventType implements Event.
+func (OrderRefused) EventType() string { return TypeOrderRefused }
+
+// Validate implements Event.
+func (e OrderRefused) Validate() error {
+	c := checker{typ: TypeOrderRefused}
+	c.nonEmpty("account", e.Account)
+	c.nonEmpty("symbol", e.Symbol)
+	c.nonEmpty("rule", e.Rule)
+	c.nonEmpty("message", e.Message)
+	c.nonEmpty("by", e.By)
 	return c.result()
 }

@@ -81,6 +81,11 @@ type SignalRejected struct {
 	SignalID string `json:"signal_id"`
 	Rule     string `json:"rule"`
 	Reason   string `json:"reason"`
+	// The numbers of a risk refusal: the rule's limit, the order's value,
+	// and their unit (qty, lots, paise, bps, orders, ms).
+	Limit  int64  `json:"limit,omitempty"`
+	Actual int64  `json:"actual,omitempty"`
+	Unit   string `json:"unit,omitempty"`
 }
 
 // EventType implements Event.

@@ -139,9 +139,11 @@ func (e *Engine) cancelOpenLocked(ctx context.Context, account, reason string, m
 }
 
 // flattenLocked closes the account's positions with market orders, one per
-// instrument, in instrument order. They bypass the trading state (the
-// account is stopped or killed) but go through the broker like any other
-// order. e.mu is held.
+// instrument (or per freeze-quantity slice), in instrument order. They
+// bypass the trading state (the account is stopped or killed) but pass the
+// risk gate as flatten orders (reduce-only, market open, governor) and go
+// through the broker like any other order; a refused one is recorded as
+// OrderRefused and logged. e.mu is held.
 func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstore.Metadata) error {
 	c := e.controlLocked(account)
 	var keys []string
@@ -159,14 +161,28 @@ func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstor
 		if q < 0 {
 			side, q = domain.Buy, -q
 		}
-		cid := ClientOrderID("flatten:"+account, fmt.Sprintf("%s@%d", inst, e.versions[domain.ControlStream(account)]), 0)
-		if e.orders[cid] != nil {
+		in := domain.OrderIntentRecorded{Account: account, Mode: c.Mode, Strategy: "flatten",
+			Exchange: ex, Symbol: sym, Side: side, Quantity: q, Type: domain.Market, Product: domain.NRML}
+		d := e.checkLocked(in, e.cfg.Now(), true)
+		if ref, refused := d.Refusal(); refused {
+			e.log.Error("flatten order refused by the risk gate", "account", account, "instrument", inst, "rule", ref.Rule, "reason", ref.Message)
+			ev := domain.OrderRefused{Account: account, Exchange: ex, Symbol: sym, Side: side, Quantity: q, Rule: string(ref.Rule),
+				Limit: ref.Limit, Actual: ref.Actual, Unit: string(ref.Unit), Message: ref.Message, By: "flatten"}
+			if err := e.append(ctx, domain.RiskStream(account), "", md, ev); err != nil && first == nil {
+				first = err
+			}
 			continue
 		}
-		in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: account, Mode: c.Mode, Strategy: "flatten",
-			Exchange: ex, Symbol: sym, Side: side, Quantity: q, Type: domain.Market, Product: domain.NRML}
-		if _, err := e.route(ctx, in, md); err != nil && first == nil {
-			first = err
+		for leg, sq := range d.Slices {
+			cid := ClientOrderID("flatten:"+account, fmt.Sprintf("%s@%d", inst, e.versions[domain.ControlStream(account)]), leg)
+			if e.orders[cid] != nil {
+				continue
+			}
+			in := in
+			in.OrderID, in.ClientOrderID, in.Quantity = cid, cid, sq
+			if _, err := e.route(ctx, in, md); err != nil && first == nil {
+				first = err
+			}
 		}
 	}
 	return first
@@ -247,6 +263,10 @@ func (e *Engine) ResetKill(ctx context.Context, a Actor, account, confirm, reaso
 	}
 	if err := e.append(ctx, domain.ControlStream(account), "", eventstore.Metadata{User: a.User, Account: account, Source: "kill-switch"}, evs...); err != nil {
 		return ControlStatus{}, err
+	}
+	if ar := e.risks[account]; ar != nil && len(evs) > 0 { // re-arm the automatic trips from here
+		ar.breaker.Reset()
+		ar.peak, _ = e.pnlLocked(account)
 	}
 	return e.statusLocked(account), nil
 }

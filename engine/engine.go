@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine/risk"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 )
@@ -41,6 +42,14 @@ type Config struct {
 	KillFlatten  *bool
 	// AlgoID is the exchange-approved algo id stamped on algo orders (SEBI).
 	AlgoID string
+	// Instrument looks up lot size, tick size, freeze quantity and type
+	// for the risk gate [none: units, unchecked ticks, no slicing].
+	Instrument func(exchange, symbol string) (domain.Instrument, bool)
+	// Risk configures the risk gate (calendar, stale-data limit, slices).
+	Risk risk.Config
+	// BreachesToTrip is how many consecutive loss or drawdown breaches
+	// trip the kill switch [3].
+	BreachesToTrip int
 }
 
 func (c *Config) defaults() {
@@ -101,6 +110,9 @@ type Engine struct {
 	ticks    map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
 	pos      map[posKey]int64       // net quantity from fills
 	brokers  map[brokerKey]Broker
+	books    map[posKey]*book // P&L per account and instrument, from fills
+	risks    map[string]*accountRisk
+	gate     *risk.Gate
 	applied  eventstore.Position // the log is folded up to here
 }
 
@@ -116,7 +128,8 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{st: st, reg: reg, cfg: cfg, log: cfg.Logger,
 		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
-		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{}}
+		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{},
+		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk)}
 }
 
 // Load folds the whole log into the engine's state.
@@ -170,6 +183,15 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// Tick returns the last tick of an instrument ("EXCHANGE:SYMBOL") the
+// engine has folded.
+func (e *Engine) Tick(instrument string) (domain.Tick, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.ticks[instrument]
+	return t, ok
 }
 
 // foldRecorded applies one event of the log unless this engine applied it

@@ -157,6 +157,22 @@ func (r *rig) tick(symbol string, ltp domain.Price) {
 	}
 }
 
+// quote ticks the instruments and waits until e has folded them.
+func (r *rig) quote(e *engine.Engine, symbols ...string) {
+	r.t.Helper()
+	for _, s := range symbols {
+		r.tick(s, domain.Rupees(24000))
+	}
+	waitFor(r.t, "the engine to see the ticks", func() bool {
+		for _, s := range symbols {
+			if t, ok := e.Tick("NFO:" + s); !ok || !t.ExchangeTime.Equal(r.clock.Now()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 var (
 	trader = engine.Actor{User: "asha", Trader: true, CanSee: func(a string) bool { return a == "paper-asha" }}
 	admin  = engine.Actor{User: "root", Admin: true}
@@ -244,6 +260,7 @@ func TestOrderFillStopAndFlatten(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	mustCmd(t, e, trader, engine.CmdStart)
+	r.quote(e, "NIFTY26DECFUT", "BANKNIFTY26DECFUT")
 	res, err := e.PlaceOrder(ctx, trader, buy(130))
 	if err != nil || res.Status != "open" || res.BrokerOrderID != "B1" {
 		t.Fatalf("place: %+v %v", res, err)
@@ -292,6 +309,7 @@ func TestAmbiguousOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
 			r := newRig(t)
+			r.tick("NIFTY26DECFUT", domain.Rupees(24000))
 			e := r.engine()
 			mustCmd(t, e, trader, engine.CmdStart)
 			r.broker.next = tc.fault
@@ -377,6 +395,7 @@ func TestKillSwitch(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(runCtx) }()
 	mustCmd(t, e, trader, engine.CmdStart)
+	r.quote(e, "NIFTY26DECFUT", "BANKNIFTY26DECFUT")
 	filled, err := e.PlaceOrder(ctx, trader, buy(65))
 	if err != nil {
 		t.Fatal(err)
@@ -434,6 +453,7 @@ func TestKillSwitch(t *testing.T) {
 func TestSignalsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
 	e := r.engine()
 	sig := engine.SignalRequest{Source: "n8n", IdempotencyKey: "alert-1", Account: "paper-asha", Symbol: "NFO:NIFTY26DECFUT", Side: domain.Buy, Quantity: 65}
 	if _, err := e.Submit(ctx, trader, engine.SignalRequest{Source: "n8n", Account: "paper-asha", Symbol: "X", Side: domain.Buy, Quantity: 1}); code(err) != domain.CodeInvalid {

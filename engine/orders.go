@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine/risk"
 	"github.com/algoauto/algoauto/eventstore"
 )
 
@@ -100,7 +101,14 @@ func (e *Engine) foldOrder(de domain.Event, _ time.Time) {
 		if o.intent.Side == domain.Sell {
 			q = -q
 		}
-		e.pos[posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}] += q
+		pk := posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}
+		e.pos[pk] += q
+		b := e.books[pk]
+		if b == nil {
+			b = &book{}
+			e.books[pk] = b
+		}
+		b.fill(q, ev.Price)
 		if o.filled >= o.intent.Quantity {
 			o.status = orderFilled
 		} else if o.status != orderCancelled {
@@ -240,7 +248,26 @@ func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (Order
 	if err := in.Validate(); err != nil {
 		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
 	}
-	o, err := e.route(ctx, in, eventstore.Metadata{User: a.User, Account: r.Account, Source: "manual"})
+	md := eventstore.Metadata{User: a.User, Account: r.Account, Source: "manual"}
+	at := e.cfg.Now()
+	d := e.checkLocked(in, at, false)
+	ref, refused := d.Refusal()
+	if !refused && len(d.Slices) > 1 {
+		ref, refused = risk.Refusal{Rule: "freeze_quantity", Limit: d.Slices[0], Actual: in.Quantity, Unit: "qty",
+			Message: fmt.Sprintf("%d is over the freeze quantity: send it as a signal (sliced) or in orders of at most %d", in.Quantity, d.Slices[0])}, true
+	}
+	if !refused {
+		ref, refused = e.admitLocked(r.Account, at, 1)
+	}
+	if refused {
+		ev := domain.OrderRefused{Account: r.Account, Exchange: in.Exchange, Symbol: in.Symbol, Side: in.Side, Quantity: in.Quantity,
+			Rule: string(ref.Rule), Limit: ref.Limit, Actual: ref.Actual, Unit: string(ref.Unit), Message: ref.Message, By: a.User}
+		if err := e.append(ctx, domain.RiskStream(r.Account), "", md, ev); err != nil {
+			return OrderResult{}, err
+		}
+		return OrderResult{}, &domain.CommandError{Code: domain.CodeRefused, Rule: string(ref.Rule), Message: ref.Message}
+	}
+	o, err := e.route(ctx, in, md)
 	if err != nil {
 		return OrderResult{}, err
 	}
@@ -393,6 +420,7 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 func (e *Engine) onTick(ctx context.Context, t domain.Tick) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.observeTickLocked(ctx, t)
 	for _, b := range e.brokers {
 		f, ok := b.(TickFiller)
 		if !ok {
@@ -530,4 +558,20 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// observeTickLocked feeds the P&L of every account holding the tick's
+// instrument to its breaker, in account order. e.mu is held.
+func (e *Engine) observeTickLocked(ctx context.Context, t domain.Tick) {
+	key := t.Exchange + ":" + t.Symbol
+	var accts []string
+	for k, b := range e.books {
+		if k.instrument == key && b.qty != 0 {
+			accts = append(accts, k.account)
+		}
+	}
+	slices.Sort(accts)
+	for _, a := range accts {
+		e.observeLocked(ctx, a, t.ExchangeTime)
+	}
 }

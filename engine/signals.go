@@ -150,21 +150,46 @@ func (e *Engine) decideLocked(ctx context.Context, s *signalState, req OrderRequ
 		}
 		return reject(rule, ce.Message)
 	}
-	cid := ClientOrderID(s.raised.Source, s.raised.SignalID, 0)
-	in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: req.Account, Mode: c.Mode,
+	in := domain.OrderIntentRecorded{Account: req.Account, Mode: c.Mode,
 		Strategy: s.raised.Strategy, SignalID: s.raised.SignalID, Exchange: req.Exchange, Symbol: req.Symbol,
 		Side: req.Side, Quantity: req.Quantity, Type: req.Type, Product: req.Product, Price: req.Price, AlgoID: e.cfg.AlgoID}
-	if err := in.Validate(); err != nil {
-		return reject("invalid_order", err.Error())
+	if inst, ok := e.instrument(req.Exchange, req.Symbol); ok {
+		in.LotSize = inst.LotSize
 	}
-	o, err := e.route(ctx, in, md)
-	if err != nil {
-		return err
+	at := s.raised.RaisedAt
+	d := e.checkLocked(in, at, false)
+	ref, refused := d.Refusal()
+	if !refused {
+		ref, refused = e.admitLocked(req.Account, at, len(d.Slices))
 	}
-	if o.status == orderRejected {
+	if refused {
+		return e.append(ctx, stream, s.raised.SignalID, md, domain.SignalRejected{SignalID: s.raised.SignalID,
+			Rule: string(ref.Rule), Reason: ref.Message, Limit: ref.Limit, Actual: ref.Actual, Unit: string(ref.Unit)})
+	}
+	// One order per freeze-quantity slice, each with its own deterministic
+	// client order id (leg = slice index).
+	var ids []string
+	rejected := 0
+	for leg, q := range d.Slices {
+		in := in
+		cid := ClientOrderID(s.raised.Source, s.raised.SignalID, leg)
+		in.OrderID, in.ClientOrderID, in.Quantity = cid, cid, q
+		if err := in.Validate(); err != nil {
+			return reject("invalid_order", err.Error())
+		}
+		o, err := e.route(ctx, in, md)
+		if err != nil {
+			return err
+		}
+		if o.status == orderRejected {
+			rejected++
+		}
+		ids = append(ids, o.intent.OrderID)
+	}
+	if rejected == len(ids) {
 		return reject("broker", "the broker rejected the order")
 	}
-	return e.append(ctx, stream, s.raised.SignalID, md, domain.SignalAccepted{SignalID: s.raised.SignalID, OrderIDs: []string{o.intent.OrderID}})
+	return e.append(ctx, stream, s.raised.SignalID, md, domain.SignalAccepted{SignalID: s.raised.SignalID, OrderIDs: ids})
 }
 
 func uuidString() (string, error) {

@@ -68,6 +68,7 @@ func NewRegistry() *Registry {
 	addJSON[domain.OrderFilled](r, domain.TypeOrderFilled, 1)
 	addJSON[domain.OrderCancelled](r, domain.TypeOrderCancelled, 1)
 	addJSON[domain.OrderModified](r, domain.TypeOrderModified, 1)
+	addJSON[domain.OrderRefused](r, domain.TypeOrderRefused, 1)
 	addJSON[domain.SubmitOutcomeUnknown](r, domain.TypeSubmitOutcomeUnknown, 1)
 	addJSON[domain.TradingStarted](r, domain.TypeTradingStarted, 1)
 	addJSON[domain.TradingPaused](r, domain.TypeTradingPaused, 1)
