@@ -28,6 +28,7 @@ import (
 	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/api/ws"
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/monitoring"
@@ -127,6 +128,13 @@ func newOAFixture(t *testing.T) *oaFixture {
 		logger.With("component", "feed").Warn("feed slow", "provider", "sim", "lag_ms", 1500)
 		*cfg = api.Config{Version: "test", Logger: logger}
 		deps.Monitor, deps.StoreKind, deps.Auth, deps.WebSocket = mon, "embedded", f.svc, f.hub
+		b := &acceptingBroker{orders: map[string]*domain.BrokerOrder{}}
+		eng := engine.New(e.st, e.reg, engine.Config{Now: func() time.Time { return now },
+			BrokerFor: func(string, domain.Mode) (engine.Broker, error) { return b, nil }})
+		if err := eng.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		deps.Trading = eng
 	}})
 
 	f.doc = loadOpenAPI(t)
@@ -415,6 +423,9 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			continue
 		}
 		c := oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK}
+		if path == "/api/v1/options/greeks" { // a calculator: its inputs are required
+			c.path += "?type=CE&spot=24000&strike=24100&days=7&rate=0.065&vol=0.14"
+		}
 		if slices.Contains(f.doc.Paths.Value(path).Get.Tags, "websocket") {
 			c.header, c.status = wsHeaders(), http.StatusSwitchingProtocols
 			if path == "/api/v1/truedata/options/stream" {
@@ -546,6 +557,30 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		t.Cleanup(func() { sock.Body.Close() })
 	}
 	f.do(oaCall{method: http.MethodGet, path: "/ws?access_token=" + url.QueryEscape(f.trader), header: wsHeaders(), status: http.StatusTooManyRequests})
+
+	// Trading: the write side (no fresh tick here, so orders are refused
+	// as stale and signals rejected).
+	acct := map[string]any{} // the trader's paper account
+	for _, c := range []oaCall{
+		{method: http.MethodPost, path: "/api/v1/control/start", token: f.trader, body: acct, status: http.StatusOK},
+		{method: http.MethodGet, path: "/api/v1/control/paper-trading", token: f.trader, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/control/pause", token: f.trader, body: acct, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/control/resume", token: f.trader, body: acct, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/control/start", token: f.trader, body: map[string]any{"account": "acct-2"}, status: http.StatusForbidden},
+		{method: http.MethodPost, path: "/api/v1/orders", token: f.trader, header: map[string]string{"Idempotency-Key": "k1"},
+			body: map[string]any{"symbol": "NFO:NIFTY26NOVFUT", "side": "BUY", "quantity": 65}, status: http.StatusUnprocessableEntity},
+		{method: http.MethodPatch, path: "/api/v1/orders/nope", token: f.trader, body: map[string]any{"price": 24000.05}, status: http.StatusNotFound},
+		{method: http.MethodDelete, path: "/api/v1/orders/nope", token: f.trader, status: http.StatusNotFound},
+		{method: http.MethodPost, path: "/api/v1/signals", token: f.trader, header: map[string]string{"Idempotency-Key": "alert-1"},
+			body: map[string]any{"symbol": "NFO:NIFTY26NOVFUT", "side": "SELL", "quantity": 65}, status: http.StatusCreated},
+		{method: http.MethodPost, path: "/api/v1/control/paper-trading", token: f.admin, body: map[string]any{"account": "paper-trader1", "paper": false, "confirm": "LIVE"}, status: http.StatusConflict},
+		{method: http.MethodPost, path: "/api/v1/control/kill-switch", token: f.trader, body: map[string]any{"reason": "test"}, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/control/kill-switch/reset", token: f.trader, body: map[string]any{"confirm": "RESET", "reason": "x"}, status: http.StatusForbidden},
+		{method: http.MethodPost, path: "/api/v1/control/kill-switch/reset", token: f.admin, body: map[string]any{"account": "paper-trader1", "confirm": "RESET", "reason": "x"}, status: http.StatusConflict},
+		{method: http.MethodPost, path: "/api/v1/control/stop?flatten=true", token: f.trader, body: acct, status: http.StatusOK},
+	} {
+		f.do(c)
+	}
 
 	// Writes, then the session-ending ones.
 	var added auth.User

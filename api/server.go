@@ -70,6 +70,9 @@ type Deps struct {
 	// GET /api/v1/truedata/options/stream; it authenticates upgrades itself
 	// (a browser cannot send an Authorization header on a WebSocket).
 	WebSocket WebSocket
+	// Trading, when set, serves the write side of trading: control
+	// commands, the kill switch, manual orders and signals (trading.go).
+	Trading Trading
 }
 
 // WebSocket is the hub behind /ws (api/ws.Hub).
@@ -107,6 +110,7 @@ type Server struct {
 	replays chan struct{} // bounds concurrent as-of replays
 	mon     *monitoring.Monitor
 	auth    *auth.Service
+	trading Trading
 	kind    string
 	cal     *domain.Calendar
 	now     func() time.Time
@@ -134,7 +138,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, events: deps.Events, reg: deps.Registry, proj: deps.Projections,
 		replays: make(chan struct{}, 2), mon: deps.Monitor, kind: deps.StoreKind, cal: deps.Calendar, now: deps.Now, mux: newRouteMux(), started: time.Now()}
-	s.auth = deps.Auth
+	s.auth, s.trading = deps.Auth, deps.Trading
 	get := func(path string, h http.HandlerFunc) { s.mux.HandleFunc("GET "+path, h) }
 	get("/health", s.handleHealth)
 	get("/health/live", s.handleLive)
@@ -143,6 +147,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 	get("/api/v1/events", s.handleEvents)
 	get("/api/v1/events/head", s.handleHead)
 	get("/api/market/market-status", s.handleMarketStatus)
+	get("/api/v1/options/greeks", s.handleOptionGreeks)
 	get("/api/v1/db-health/check", s.handleDBHealth)
 	get("/api/v1/monitoring/system", s.handleSystem)
 	if s.mon != nil {
@@ -170,6 +175,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 	if deps.WebSocket != nil {
 		s.mux.Handle("GET /ws", deps.WebSocket)
 		get("/api/v1/truedata/options/stream", deps.WebSocket.ServeOptionsStream)
+	}
+	if deps.Trading != nil {
+		s.tradingRoutes()
 	}
 	var h http.Handler = http.HandlerFunc(s.route)
 	if s.auth != nil {
@@ -383,6 +391,7 @@ const (
 	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeRateLimited      = "rate_limited"
+	CodeRefused          = "refused" // a risk rule refused an order
 )
 
 var codeStatus = map[string]int{
@@ -395,12 +404,15 @@ var codeStatus = map[string]int{
 	CodeUnauthorized:     http.StatusUnauthorized,
 	CodeForbidden:        http.StatusForbidden,
 	CodeRateLimited:      http.StatusTooManyRequests,
+	CodeRefused:          http.StatusUnprocessableEntity,
 }
 
-// Error is an API error with a code from the table above.
+// Error is an API error with a code from the table above; Rule names the
+// risk rule of a refusal.
 type Error struct {
 	Code    string
 	Message string
+	Rule    string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -419,10 +431,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 // health answers keep their status and checks there for probes and
 // dashboards.
 func writeErrorWith(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, fields map[string]any) {
-	var e *Error
+	var (
+		e  *Error
+		ce *domain.CommandError
+	)
 	ae, isAuth := authError(w, err)
 	switch {
 	case errors.As(err, &e):
+	case errors.As(err, &ce):
+		e = &Error{Code: ce.Code, Message: ce.Error(), Rule: ce.Rule}
+		if _, ok := codeStatus[e.Code]; !ok {
+			e.Code = CodeInvalid
+		}
 	case isAuth:
 		e = ae
 	case errors.Is(err, eventstore.ErrStreamNotFound), errors.Is(err, projections.ErrUnknownProjection):
@@ -453,6 +473,10 @@ func writeErrorWith(w http.ResponseWriter, r *http.Request, log *slog.Logger, er
 	}
 	body := make(map[string]any, len(fields)+1)
 	maps.Copy(body, fields)
-	body["error"] = map[string]string{"code": e.Code, "message": e.Message}
+	eb := map[string]string{"code": e.Code, "message": e.Message}
+	if e.Rule != "" {
+		eb["rule"] = e.Rule
+	}
+	body["error"] = eb
 	writeJSON(w, status, body)
 }

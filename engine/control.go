@@ -77,28 +77,32 @@ func (e *Engine) Command(ctx context.Context, a Actor, account string, cmd Contr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.controlLocked(account)
-	var (
-		evs []domain.Event
-		err error
-	)
-	switch cmd {
-	case CmdStart:
-		evs, err = c.Start(a.User, reason)
-	case CmdStop:
-		evs, err = c.Stop(a.User, reason, flatten)
-	case CmdPause:
-		evs, err = c.Pause(a.User, reason)
-	case CmdResume:
-		evs, err = c.Resume(a.User, reason)
-	default:
-		err = &domain.CommandError{Code: domain.CodeInvalid, Field: "command", Message: fmt.Sprintf("unknown command %q", cmd)}
-	}
-	if err != nil {
-		return ControlStatus{}, err
-	}
 	md := eventstore.Metadata{User: a.User, Account: account, Source: "control"}
-	if err := e.append(ctx, domain.ControlStream(account), "", md, evs...); err != nil {
+	stream := domain.ControlStream(account)
+	err := e.decide(ctx, stream, func() error {
+		c := e.controlLocked(account)
+		var (
+			evs []domain.Event
+			err error
+		)
+		switch cmd {
+		case CmdStart:
+			evs, err = c.Start(a.User, reason)
+		case CmdStop:
+			evs, err = c.Stop(a.User, reason, flatten)
+		case CmdPause:
+			evs, err = c.Pause(a.User, reason)
+		case CmdResume:
+			evs, err = c.Resume(a.User, reason)
+		default:
+			err = &domain.CommandError{Code: domain.CodeInvalid, Field: "command", Message: fmt.Sprintf("unknown command %q", cmd)}
+		}
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", md, evs...)
+	})
+	if err != nil {
 		return ControlStatus{}, err
 	}
 	if cmd == CmdStop {
@@ -204,13 +208,16 @@ func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.controlLocked(account)
-	evs, err := c.SetMode(domain.ModeRequest{To: to, By: a.User, Admin: a.Admin, Confirm: confirm,
-		BrokerSession: e.cfg.LiveSession(account), OpenOrders: e.openOrdersLocked(account)})
+	stream := domain.ControlStream(account)
+	err := e.decide(ctx, stream, func() error {
+		evs, err := e.controlLocked(account).SetMode(domain.ModeRequest{To: to, By: a.User, Admin: a.Admin, Confirm: confirm,
+			BrokerSession: e.cfg.LiveSession(account), OpenOrders: e.openOrdersLocked(account)})
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...)
+	})
 	if err != nil {
-		return ControlStatus{}, err
-	}
-	if err := e.append(ctx, domain.ControlStream(account), "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...); err != nil {
 		return ControlStatus{}, err
 	}
 	return e.statusLocked(account), nil
@@ -228,14 +235,18 @@ func (e *Engine) Kill(ctx context.Context, a Actor, account, reason string) (Con
 }
 
 func (e *Engine) killLocked(ctx context.Context, account, reason, by string, auto bool, rule string) (ControlStatus, error) {
-	c := e.controlLocked(account)
 	flatten := *e.cfg.KillFlatten
-	evs, err := c.TriggerKill(reason, by, auto, rule, flatten)
-	if err != nil {
-		return ControlStatus{}, err
-	}
 	md := eventstore.Metadata{User: by, Account: account, Source: "kill-switch"}
-	if err := e.append(ctx, domain.ControlStream(account), "", md, evs...); err != nil {
+	stream := domain.ControlStream(account)
+	var evs []domain.Event
+	err := e.decide(ctx, stream, func() error {
+		var err error
+		if evs, err = e.controlLocked(account).TriggerKill(reason, by, auto, rule, flatten); err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", md, evs...)
+	})
+	if err != nil {
 		return ControlStatus{}, err
 	}
 	if len(evs) > 0 {
@@ -255,13 +266,18 @@ func (e *Engine) killLocked(ctx context.Context, account, reason, by string, aut
 func (e *Engine) ResetKill(ctx context.Context, a Actor, account, confirm, reason string) (ControlStatus, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.controlLocked(account)
-	evs, err := c.ResetKill(domain.KillResetRequest{By: a.User, Admin: a.Admin, Confirm: confirm, Reason: reason,
-		Now: e.cfg.Now(), Cooldown: e.cfg.KillCooldown})
+	stream := domain.ControlStream(account)
+	var evs []domain.Event
+	err := e.decide(ctx, stream, func() error {
+		var err error
+		evs, err = e.controlLocked(account).ResetKill(domain.KillResetRequest{By: a.User, Admin: a.Admin, Confirm: confirm, Reason: reason,
+			Now: e.cfg.Now(), Cooldown: e.cfg.KillCooldown})
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "kill-switch"}, evs...)
+	})
 	if err != nil {
-		return ControlStatus{}, err
-	}
-	if err := e.append(ctx, domain.ControlStream(account), "", eventstore.Metadata{User: a.User, Account: account, Source: "kill-switch"}, evs...); err != nil {
 		return ControlStatus{}, err
 	}
 	if ar := e.risks[account]; ar != nil && len(evs) > 0 { // re-arm the automatic trips from here

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error)
 	ReadAll(ctx context.Context, opts eventstore.ReadAllOptions) ([]eventstore.RecordedEvent, error)
+	ReadStream(ctx context.Context, stream string, opts eventstore.ReadStreamOptions) ([]eventstore.RecordedEvent, error)
 	Head(ctx context.Context) (eventstore.Position, error)
 	Subscribe(ctx context.Context, from eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error)
 }
@@ -310,3 +311,32 @@ func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore
 
 // eventNamespace scopes the engine's deterministic event ids.
 var eventNamespace = uuid.MustParse("6f1c2a4e-8d3b-4f7a-9c51-2e0b7d4a9f13")
+
+// catchUpStream folds the events of stream the engine has not seen (another
+// process appended them). e.mu is held.
+func (e *Engine) catchUpStream(ctx context.Context, stream string) error {
+	evs, err := e.st.ReadStream(ctx, stream, eventstore.ReadStreamOptions{From: e.versions[stream], Count: 4096})
+	if err != nil {
+		return fmt.Errorf("engine: catch up %s: %w", stream, err)
+	}
+	for i := range evs {
+		e.foldRecorded(&evs[i])
+	}
+	return nil
+}
+
+// decide runs a command's decision against stream: on a concurrency
+// conflict (another process appended to the stream since the engine last
+// saw it) it folds what it missed and decides again, up to 3 times. e.mu
+// is held.
+func (e *Engine) decide(ctx context.Context, stream string, run func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := run()
+		if attempt == 3 || !errors.Is(err, eventstore.ErrConcurrencyConflict) {
+			return err
+		}
+		if cerr := e.catchUpStream(ctx, stream); cerr != nil {
+			return cerr
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/algoauto/algoauto/api/auth"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine"
+)
+
+// Trading is the engine as the trading routes use it: control commands,
+// the kill switch, manual orders and signals. Every method checks the
+// actor's access itself.
+type Trading interface {
+	Control(account string) engine.ControlStatus
+	Command(ctx context.Context, a engine.Actor, account string, cmd engine.ControlCommand, reason string, flatten bool) (engine.ControlStatus, error)
+	SetMode(ctx context.Context, a engine.Actor, account string, to domain.Mode, confirm string) (engine.ControlStatus, error)
+	Kill(ctx context.Context, a engine.Actor, account, reason string) (engine.ControlStatus, error)
+	ResetKill(ctx context.Context, a engine.Actor, account, confirm, reason string) (engine.ControlStatus, error)
+	PlaceOrder(ctx context.Context, a engine.Actor, r engine.OrderRequest) (engine.OrderResult, error)
+	CancelOrder(ctx context.Context, a engine.Actor, orderID string) (engine.OrderResult, error)
+	ModifyOrder(ctx context.Context, a engine.Actor, orderID string, ch domain.OrderChange) (engine.OrderResult, error)
+	Submit(ctx context.Context, a engine.Actor, r engine.SignalRequest) (engine.SignalResult, error)
+}
+
+// tradingRoutes registers the write side of trading.
+func (s *Server) tradingRoutes() {
+	for _, cmd := range []engine.ControlCommand{engine.CmdStart, engine.CmdStop, engine.CmdPause, engine.CmdResume} {
+		s.mux.HandleFunc("POST /api/v1/control/"+string(cmd), func(w http.ResponseWriter, r *http.Request) { s.handleControlCommand(w, r, cmd) })
+	}
+	s.mux.HandleFunc("GET /api/v1/control/paper-trading", s.handleGetPaperTrading)
+	s.mux.HandleFunc("POST /api/v1/control/paper-trading", s.handleSetPaperTrading)
+	s.mux.HandleFunc("POST /api/v1/control/kill-switch", s.handleKill)
+	s.mux.HandleFunc("POST /api/v1/control/kill-switch/reset", s.handleKillReset)
+	s.mux.HandleFunc("POST /api/v1/orders", s.handlePlaceOrder)
+	s.mux.HandleFunc("DELETE /api/v1/orders/{id}", s.handleCancelOrder)
+	s.mux.HandleFunc("PATCH /api/v1/orders/{id}", s.handleModifyOrder)
+	s.mux.HandleFunc("POST /api/v1/signals", s.handleSubmitSignal)
+}
+
+// actor is the engine's view of the request's caller. Without
+// authentication (a server built without Deps.Auth, as in tests) the caller
+// is a local admin.
+func (s *Server) actor(r *http.Request) (engine.Actor, auth.Principal, error) {
+	if s.auth == nil {
+		return engine.Actor{User: "local", Admin: true, Trader: true}, auth.Principal{Username: "local", AllAccounts: true}, nil
+	}
+	p, err := principal(r)
+	if err != nil {
+		return engine.Actor{}, p, err
+	}
+	return engine.Actor{User: p.Username, Admin: p.IsAdmin(), Trader: p.CanWrite(), CanSee: p.CanSee}, p, nil
+}
+
+// account is the request's account, or the caller's paper account.
+func account(given string, p auth.Principal) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if p.Username == "" || p.Username == "local" {
+		return "", invalid("account", "is required")
+	}
+	return domain.PaperAccount(p.Username), nil
+}
+
+func (s *Server) handleControlCommand(w http.ResponseWriter, r *http.Request, cmd engine.ControlCommand) {
+	var req struct {
+		Account string `json:"account"`
+		Reason  string `json:"reason"`
+		Flatten bool   `json:"flatten"`
+	}
+	if err := decodeBody(r, &req, true); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	flatten := req.Flatten
+	if v := r.URL.Query().Get("flatten"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, s.log, invalid("flatten", "must be true or false, got %q", v))
+			return
+		}
+		flatten = b
+	}
+	if flatten && cmd != engine.CmdStop {
+		writeError(w, r, s.log, invalid("flatten", "only stop flattens"))
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.Command(r.Context(), a, acct, cmd, req.Reason, flatten)
+	})
+}
+
+// controlAnswer resolves the actor and account, runs do and answers the
+// account's control status.
+func (s *Server) controlAnswer(w http.ResponseWriter, r *http.Request, given string, do func(engine.Actor, string) (engine.ControlStatus, error)) {
+	a, p, err := s.actor(r)
+	if err == nil {
+		var acct string
+		if acct, err = account(given, p); err == nil {
+			var st engine.ControlStatus
+			if st, err = do(a, acct); err == nil {
+				writeJSON(w, http.StatusOK, controlBody(st))
+				return
+			}
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+// controlBody renders a control status; kill_switch as the read model
+// shows it.
+func controlBody(st engine.ControlStatus) map[string]any {
+	ks := map[string]any{"active": st.Kill, "reason": st.KillReason}
+	if !st.KillSince.IsZero() {
+		ks["since"] = st.KillSince.UTC()
+	}
+	if st.KillRule != "" {
+		ks["rule"] = st.KillRule
+	}
+	return map[string]any{"account": st.Account, "state": st.State, "mode": st.Mode, "paper": st.Mode == domain.Paper,
+		"kill_switch": ks, "open_orders": st.OpenOrders, "strategies": st.Strategies, "risk_limits": st.Limits, "version": st.Version}
+}
+
+func (s *Server) handleGetPaperTrading(w http.ResponseWriter, r *http.Request) {
+	a, p, err := s.actor(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	acct, err := account(r.URL.Query().Get("account"), p)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if a.CanSee != nil && !a.CanSee(acct) {
+		writeError(w, r, s.log, &Error{Code: CodeForbidden, Message: "no access to account " + strconv.Quote(acct)})
+		return
+	}
+	st := s.trading.Control(acct)
+	writeJSON(w, http.StatusOK, map[string]any{"account": acct, "paper": st.Mode == domain.Paper, "mode": st.Mode})
+}
+
+// handleSetPaperTrading serves POST /api/v1/control/paper-trading
+// {"account"?, "paper": bool} or {"mode": "paper"|"live"}, with
+// {"confirm":"LIVE"} to go live.
+func (s *Server) handleSetPaperTrading(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account string      `json:"account"`
+		Paper   *bool       `json:"paper"`
+		Mode    domain.Mode `json:"mode"`
+		Confirm string      `json:"confirm"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	to := req.Mode
+	switch {
+	case req.Paper != nil && to != "":
+		writeError(w, r, s.log, invalid("mode", "give paper or mode, not both"))
+		return
+	case req.Paper != nil && *req.Paper:
+		to = domain.Paper
+	case req.Paper != nil:
+		to = domain.Live
+	case to == "":
+		writeError(w, r, s.log, invalid("paper", `is required: {"paper":true} or {"paper":false,"confirm":"LIVE"}`))
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.SetMode(r.Context(), a, acct, to, req.Confirm)
+	})
+}
+
+func (s *Server) handleKill(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account string `json:"account"`
+		Reason  string `json:"reason"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.Kill(r.Context(), a, acct, req.Reason)
+	})
+}
+
+func (s *Server) handleKillReset(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account string `json:"account"`
+		Confirm string `json:"confirm"`
+		Reason  string `json:"reason"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.ResetKill(r.Context(), a, acct, req.Confirm, req.Reason)
+	})
+}
+
+// orderBody is the JSON of POST /api/v1/orders; prices in rupees.
+type orderBody struct {
+	Account      string           `json:"account"`
+	Symbol       string           `json:"symbol"`
+	Exchange     string           `json:"exchange"`
+	Side         domain.Side      `json:"side"`
+	Quantity     int64            `json:"quantity"`
+	Type         domain.OrderType `json:"type"`
+	Price        domain.Price     `json:"price"`
+	TriggerPrice domain.Price     `json:"trigger_price"`
+	Product      domain.Product   `json:"product"`
+}
+
+func (s *Server) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
+	var req orderBody
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a, p, err := s.actor(r)
+	if err == nil {
+		req.Account, err = account(req.Account, p)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	res, err := s.trading.PlaceOrder(r.Context(), a, engine.OrderRequest{Account: req.Account, Exchange: req.Exchange, Symbol: req.Symbol,
+		Side: req.Side, Quantity: req.Quantity, Type: req.Type, Price: req.Price, TriggerPrice: req.TriggerPrice, Product: req.Product,
+		IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, res)
+}
+
+func (s *Server) handleCancelOrder(w http.ResponseWriter, r *http.Request) {
+	a, _, err := s.actor(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	res, err := s.trading.CancelOrder(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleModifyOrder(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Quantity     int64            `json:"quantity"`
+		Price        domain.Price     `json:"price"`
+		TriggerPrice domain.Price     `json:"trigger_price"`
+		Type         domain.OrderType `json:"type"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a, _, err := s.actor(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	res, err := s.trading.ModifyOrder(r.Context(), a, r.PathValue("id"),
+		domain.OrderChange{Quantity: req.Quantity, Price: req.Price, TriggerPrice: req.TriggerPrice, Type: req.Type})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleSubmitSignal serves POST /api/v1/signals: an idempotency key is
+// required (header Idempotency-Key, or "idempotency_key"); a repeat
+// answers 200 with the first result, a new signal 201 (accepted or
+// rejected, with the rule and reason).
+func (s *Server) handleSubmitSignal(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		IdempotencyKey string           `json:"idempotency_key"`
+		Account        string           `json:"account"`
+		Strategy       string           `json:"strategy"`
+		Symbol         string           `json:"symbol"`
+		Exchange       string           `json:"exchange"`
+		Side           domain.Side      `json:"side"`
+		Quantity       int64            `json:"quantity"`
+		OrderType      domain.OrderType `json:"order_type"`
+		Price          domain.Price     `json:"price"`
+		Product        domain.Product   `json:"product"`
+		Reason         string           `json:"reason"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a, p, err := s.actor(r)
+	if err == nil {
+		req.Account, err = account(req.Account, p)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		key = req.IdempotencyKey
+	} else if req.IdempotencyKey != "" && req.IdempotencyKey != key {
+		writeError(w, r, s.log, invalid("idempotency_key", "differs from the Idempotency-Key header"))
+		return
+	}
+	res, err := s.trading.Submit(r.Context(), a, engine.SignalRequest{Source: "user:" + a.User, IdempotencyKey: key,
+		Account: req.Account, Strategy: req.Strategy, Exchange: req.Exchange, Symbol: req.Symbol, Side: req.Side,
+		Quantity: req.Quantity, OrderType: req.OrderType, Price: req.Price, Product: req.Product, Reason: req.Reason})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, res)
+}
