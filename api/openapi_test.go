@@ -29,6 +29,7 @@ import (
 	"github.com/algoauto/algoauto/api/ws"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine"
+	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/monitoring"
@@ -129,7 +130,11 @@ func newOAFixture(t *testing.T) *oaFixture {
 		*cfg = api.Config{Version: "test", Logger: logger}
 		deps.Monitor, deps.StoreKind, deps.Auth, deps.WebSocket = mon, "embedded", f.svc, f.hub
 		b := &acceptingBroker{orders: map[string]*domain.BrokerOrder{}}
-		eng := engine.New(e.st, e.reg, engine.Config{Now: func() time.Time { return now },
+		reg, err := strategy.NewRegistry(strategy.Builtins()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng := engine.New(e.st, e.reg, engine.Config{Now: func() time.Time { return now }, Strategies: reg,
 			BrokerFor: func(string, domain.Mode) (engine.Broker, error) { return b, nil }})
 		if err := eng.Load(ctx); err != nil {
 			t.Fatal(err)
@@ -578,6 +583,12 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{method: http.MethodPost, path: "/api/v1/control/kill-switch/reset", token: f.trader, body: map[string]any{"confirm": "RESET", "reason": "x"}, status: http.StatusForbidden},
 		{method: http.MethodPost, path: "/api/v1/control/kill-switch/reset", token: f.admin, body: map[string]any{"account": "paper-trader1", "confirm": "RESET", "reason": "x"}, status: http.StatusConflict},
 		{method: http.MethodPost, path: "/api/v1/control/stop?flatten=true", token: f.trader, body: acct, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/autonomous/enable", token: f.trader, body: map[string]any{"strategy": "ma-crossover", "params": map[string]any{"fast": 5, "slow": 20}}, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/autonomous/enable", token: f.trader, body: map[string]any{"strategy": "ma-crossover", "params": map[string]any{"fast": 20, "slow": 5}}, status: http.StatusBadRequest},
+		{method: http.MethodPost, path: "/api/v1/autonomous/enable", token: f.trader, body: map[string]any{"strategy": "martingale"}, status: http.StatusBadRequest},
+		{method: http.MethodGet, path: "/api/v1/autonomous/strategies", token: f.trader, status: http.StatusOK},
+		{method: http.MethodGet, path: "/api/v1/autonomous/status", token: f.trader, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/autonomous/disable", token: f.trader, body: map[string]any{"strategy": "ma-crossover"}, status: http.StatusOK},
 	} {
 		f.do(c)
 	}

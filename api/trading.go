@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine"
+	"github.com/algoauto/algoauto/engine/strategy"
 )
 
 // Trading is the engine as the trading routes use it: control commands,
@@ -23,6 +25,11 @@ type Trading interface {
 	CancelOrder(ctx context.Context, a engine.Actor, orderID string) (engine.OrderResult, error)
 	ModifyOrder(ctx context.Context, a engine.Actor, orderID string, ch domain.OrderChange) (engine.OrderResult, error)
 	Submit(ctx context.Context, a engine.Actor, r engine.SignalRequest) (engine.SignalResult, error)
+	Controls() []engine.ControlStatus
+	EnableStrategy(ctx context.Context, a engine.Actor, account, name string, params json.RawMessage) (engine.ControlStatus, error)
+	DisableStrategy(ctx context.Context, a engine.Actor, account, name, reason string) (engine.ControlStatus, error)
+	Strategies(see func(account string) bool) []engine.StrategyStatus
+	Definitions() []strategy.Definition
 }
 
 // tradingRoutes registers the write side of trading.
@@ -38,6 +45,10 @@ func (s *Server) tradingRoutes() {
 	s.mux.HandleFunc("DELETE /api/v1/orders/{id}", s.handleCancelOrder)
 	s.mux.HandleFunc("PATCH /api/v1/orders/{id}", s.handleModifyOrder)
 	s.mux.HandleFunc("POST /api/v1/signals", s.handleSubmitSignal)
+	s.mux.HandleFunc("GET /api/v1/autonomous/status", s.handleAutonomousStatus)
+	s.mux.HandleFunc("GET /api/v1/autonomous/strategies", s.handleAutonomousStrategies)
+	s.mux.HandleFunc("POST /api/v1/autonomous/enable", s.handleEnableStrategy)
+	s.mux.HandleFunc("POST /api/v1/autonomous/disable", s.handleDisableStrategy)
 }
 
 // actor is the engine's view of the request's caller. Without
@@ -333,4 +344,90 @@ func (s *Server) handleSubmitSignal(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, res)
+}
+
+// handleAutonomousStatus serves GET /api/v1/autonomous/status: the
+// control of every account the caller may see that the engine knows, and
+// the strategies running on them with their state.
+func (s *Server) handleAutonomousStatus(w http.ResponseWriter, r *http.Request) {
+	a, _, err := s.actor(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	accounts := []map[string]any{}
+	for _, st := range s.trading.Controls() {
+		if a.CanSee == nil || a.CanSee(st.Account) {
+			accounts = append(accounts, controlBody(st))
+		}
+	}
+	running := s.trading.Strategies(a.CanSee)
+	if running == nil {
+		running = []engine.StrategyStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": accounts, "strategies": running})
+}
+
+// handleAutonomousStrategies serves GET /api/v1/autonomous/strategies: the
+// strategies one may enable (name, description, parameters) and those
+// running on the caller's accounts with their parameters and state.
+func (s *Server) handleAutonomousStrategies(w http.ResponseWriter, r *http.Request) {
+	a, _, err := s.actor(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	defs := s.trading.Definitions()
+	if defs == nil {
+		defs = []strategy.Definition{}
+	}
+	running := s.trading.Strategies(a.CanSee)
+	if running == nil {
+		running = []engine.StrategyStatus{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"definitions": defs, "running": running})
+}
+
+// handleEnableStrategy serves POST /api/v1/autonomous/enable
+// {"strategy","account"?,"params"?}: parameters are validated against the
+// strategy's schema (400 naming each bad one) and recorded complete, with
+// defaults filled in.
+func (s *Server) handleEnableStrategy(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Strategy string          `json:"strategy"`
+		Account  string          `json:"account"`
+		Params   json.RawMessage `json:"params"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if req.Strategy == "" {
+		writeError(w, r, s.log, invalid("strategy", "is required"))
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.EnableStrategy(r.Context(), a, acct, req.Strategy, req.Params)
+	})
+}
+
+// handleDisableStrategy serves POST /api/v1/autonomous/disable
+// {"strategy","account"?,"reason"?}.
+func (s *Server) handleDisableStrategy(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Strategy string `json:"strategy"`
+		Account  string `json:"account"`
+		Reason   string `json:"reason"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if req.Strategy == "" {
+		writeError(w, r, s.log, invalid("strategy", "is required"))
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.DisableStrategy(r.Context(), a, acct, req.Strategy, req.Reason)
+	})
 }

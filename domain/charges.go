@@ -286,3 +286,21 @@ func applyRate(amount Price, r Rate) Price {
 	}
 	return Price(q)
 }
+
+// ChargeSegmentOf returns the charge segment of an instrument from its
+// exchange and Kite tradingsymbol, or "" when the schedule does not cover
+// it: NFO or BFO symbols ending in CE or PE are options (index options'
+// rates; stock options are charged alike), ending in FUT futures; cash,
+// indices and unknown symbols have no computed charges.
+func ChargeSegmentOf(exchange, symbol string) ChargeSegment {
+	if exchange != ExchangeNFO && exchange != "BFO" {
+		return ""
+	}
+	switch {
+	case strings.HasSuffix(symbol, "CE"), strings.HasSuffix(symbol, "PE"):
+		return SegmentIndexOption
+	case strings.HasSuffix(symbol, "FUT"):
+		return SegmentFuture
+	}
+	return ""
+}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/risk"
+	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 )
@@ -51,6 +53,10 @@ type Config struct {
 	// BreachesToTrip is how many consecutive loss or drawdown breaches
 	// trip the kill switch [3].
 	BreachesToTrip int
+	// Strategies are the strategies accounts may enable, and StrategyEnv
+	// what they may ask of the instruments master [none].
+	Strategies  *strategy.Registry
+	StrategyEnv strategy.Env
 }
 
 func (c *Config) defaults() {
@@ -114,7 +120,13 @@ type Engine struct {
 	books    map[posKey]*book // P&L per account and instrument, from fills
 	risks    map[string]*accountRisk
 	gate     *risk.Gate
+	runners  map[string]map[string]*running // account -> strategy -> instance
+	fills    []fillNote                     // strategy fills not yet delivered
+	env      strategy.Env
 	applied  eventstore.Position // the log is folded up to here
+	// tickAt is the latest tick's exchange time, the engine's event
+	// clock; atomic, because brokers read it while the engine holds mu.
+	tickAt atomic.Pointer[time.Time]
 }
 
 type posKey struct{ account, instrument string }
@@ -130,7 +142,8 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 	return &Engine{st: st, reg: reg, cfg: cfg, log: cfg.Logger,
 		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
 		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{},
-		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk)}
+		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk),
+		runners: map[string]map[string]*running{}, env: cfg.StrategyEnv}
 }
 
 // Load folds the whole log into the engine's state.
@@ -186,6 +199,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
+// EventTime returns the exchange time of the latest tick folded: the clock
+// of simulated brokers (zero before any tick). It never blocks: brokers
+// call it while the engine is calling them.
+func (e *Engine) EventTime() time.Time {
+	if p := e.tickAt.Load(); p != nil {
+		return *p
+	}
+	return time.Time{}
+}
+
 // Tick returns the last tick of an instrument ("EXCHANGE:SYMBOL") the
 // engine has folded.
 func (e *Engine) Tick(instrument string) (domain.Tick, bool) {
@@ -212,6 +235,10 @@ func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) domain.Event {
 	}
 	if t, ok := de.(domain.Tick); ok { // ticks are not versioned state: always the latest
 		e.ticks[t.Exchange+":"+t.Symbol] = t
+		if p := e.tickAt.Load(); p == nil || t.ExchangeTime.After(*p) {
+			at := t.ExchangeTime
+			e.tickAt.Store(&at)
+		}
 		return t
 	}
 	if ev.Version+1 <= e.versions[ev.Stream] {
@@ -233,6 +260,10 @@ func (e *Engine) fold(stream string, de domain.Event, at time.Time) {
 		}
 		c := e.controlLocked(acct)
 		c.Evolve(ev, at)
+		switch ev.(type) {
+		case domain.StrategyEnabled, domain.StrategyDisabled:
+			e.syncRunnersLocked(acct)
+		}
 	case domain.OrderIntentRecorded, domain.OrderSubmitted, domain.OrderAccepted, domain.OrderRejected,
 		domain.OrderFilled, domain.OrderCancelled, domain.SubmitOutcomeUnknown:
 		e.foldOrder(de, at)

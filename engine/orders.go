@@ -45,7 +45,7 @@ func (o *order) open() bool {
 }
 
 // foldOrder applies an order event. e.mu is held.
-func (e *Engine) foldOrder(de domain.Event, _ time.Time) {
+func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 	if in, ok := de.(domain.OrderIntentRecorded); ok {
 		if e.orders[in.OrderID] == nil {
 			e.orders[in.OrderID] = &order{intent: in, status: orderIntent, trades: map[string]bool{}}
@@ -91,6 +91,7 @@ func (e *Engine) foldOrder(de domain.Event, _ time.Time) {
 		if o.filled == 0 {
 			o.status = orderRejected
 		}
+		e.noteOrderLocked(o, 0, 0, at, "rejected: "+ev.Reason)
 	case domain.OrderFilled:
 		if o.trades[ev.TradeID] {
 			return
@@ -114,10 +115,12 @@ func (e *Engine) foldOrder(de domain.Event, _ time.Time) {
 		} else if o.status != orderCancelled {
 			o.status = orderPartial
 		}
+		e.noteOrderLocked(o, ev.Quantity, ev.Price, at, "")
 	case domain.OrderCancelled:
 		if o.status != orderFilled {
 			o.status = orderCancelled
 		}
+		e.noteOrderLocked(o, 0, 0, at, "cancelled: "+ev.Reason)
 	case domain.OrderModified:
 		if ev.Quantity > 0 {
 			o.intent.Quantity = ev.Quantity
@@ -379,7 +382,8 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// record turns a broker report into order events. e.mu is held.
+// record turns a broker report into order events (recordFrom adopts the
+// orders a broker placed itself first). e.mu is held.
 func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md eventstore.Metadata) error {
 	o := e.orders[r.ClientOrderID]
 	if o == nil {
@@ -415,23 +419,62 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 	return e.append(ctx, domain.OrderStream(id), "", md, ev)
 }
 
-// onTick hands a tick to every simulated broker and records their
-// executions.
+// onTick hands a tick to every simulated broker, in account order, and
+// records their executions.
 func (e *Engine) onTick(ctx context.Context, t domain.Tick) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer e.observeTickLocked(ctx, t)
-	for _, b := range e.brokers {
+	defer e.runStrategiesLocked(ctx, t)
+	keys := make([]brokerKey, 0, len(e.brokers))
+	for k := range e.brokers {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b brokerKey) int {
+		if a.account != b.account {
+			return strings.Compare(a.account, b.account)
+		}
+		return strings.Compare(string(a.mode), string(b.mode))
+	})
+	for _, k := range keys {
+		b := e.brokers[k]
 		f, ok := b.(TickFiller)
 		if !ok {
 			continue
 		}
 		for _, r := range f.OnTick(t) {
-			if err := e.record(ctx, r, eventstore.Metadata{Source: "broker:" + b.Name()}); err != nil {
+			md := eventstore.Metadata{Account: k.account, Source: "broker:" + b.Name()}
+			if err := e.recordFrom(ctx, b, k, r, md); err != nil {
 				e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
 			}
 		}
 	}
+}
+
+// recordFrom records a report of broker b (of account and mode k). e.mu is
+// held.
+func (e *Engine) recordFrom(ctx context.Context, b Broker, k brokerKey, r domain.ExecutionReport, md eventstore.Metadata) error {
+	if e.orders[r.ClientOrderID] == nil {
+		bo, found, err := b.Lookup(ctx, r.ClientOrderID)
+		if err != nil {
+			return fmt.Errorf("engine: look up the broker's order %s: %w", r.ClientOrderID, err)
+		}
+		if !found {
+			e.log.Warn("broker report for an order neither the engine nor the broker knows", "client_order_id", r.ClientOrderID, "kind", r.Kind)
+			return nil
+		}
+		in := domain.OrderIntentRecorded{OrderID: bo.ClientOrderID, ClientOrderID: bo.ClientOrderID, Account: k.account, Mode: k.mode,
+			Strategy: "broker", Exchange: bo.Exchange, Symbol: bo.Symbol, Side: bo.Side, Quantity: bo.Quantity, Type: bo.Type,
+			Product: bo.Product, Price: bo.Price, TriggerPrice: bo.TriggerPrice}
+		if err := in.Validate(); err != nil {
+			return fmt.Errorf("engine: adopt the broker's order %s: %w", r.ClientOrderID, err)
+		}
+		e.log.Info("adopting an order the broker placed itself", "client_order_id", r.ClientOrderID, "account", k.account, "symbol", bo.Symbol)
+		if err := e.append(ctx, domain.OrderStream(in.OrderID), in.ClientOrderID, md, in); err != nil {
+			return err
+		}
+	}
+	return e.record(ctx, r, md)
 }
 
 // CancelOrder cancels an open order.

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -100,9 +101,15 @@ func (e *Engine) Submit(ctx context.Context, a Actor, r SignalRequest) (SignalRe
 	case r.Source == "":
 		return SignalResult{}, bad("source", "must not be empty")
 	}
-	id := SignalID(r.Source, r.IdempotencyKey)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.submitLocked(ctx, a, r, e.cfg.Now())
+}
+
+// submitLocked is Submit with e.mu held; the signal is raised at raisedAt
+// (the wall clock for outside signals, the tick's time for strategies).
+func (e *Engine) submitLocked(ctx context.Context, a Actor, r SignalRequest, raisedAt time.Time) (SignalResult, error) {
+	id := SignalID(r.Source, r.IdempotencyKey)
 	if s := e.signals[id]; s != nil {
 		res := s.result()
 		res.Duplicate = true
@@ -118,7 +125,7 @@ func (e *Engine) Submit(ctx context.Context, a Actor, r SignalRequest) (SignalRe
 	}
 	raised := domain.SignalRaised{SignalID: id, Source: r.Source, Strategy: r.Strategy, Account: req.Account,
 		Exchange: req.Exchange, Symbol: req.Symbol, Side: req.Side, Quantity: req.Quantity, OrderType: req.Type,
-		Price: req.Price, Reason: r.Reason, RaisedAt: e.cfg.Now()}
+		Price: req.Price, Reason: r.Reason, RaisedAt: raisedAt}
 	if err := raised.Validate(); err != nil {
 		return SignalResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
 	}

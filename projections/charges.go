@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"strings"
-
 	"github.com/algoauto/algoauto/domain"
 )
 
@@ -30,21 +28,6 @@ import (
 // to the paisa as the schedule rounds it.
 
 var chargeSchedule = domain.DefaultChargeSchedule()
-
-// chargeSegment returns the charge segment of exchange:symbol, or "" when
-// the schedule does not cover it.
-func chargeSegment(exchange, symbol string) domain.ChargeSegment {
-	if exchange != domain.ExchangeNFO && exchange != "BFO" {
-		return ""
-	}
-	switch {
-	case strings.HasSuffix(symbol, "CE"), strings.HasSuffix(symbol, "PE"):
-		return domain.SegmentIndexOption
-	case strings.HasSuffix(symbol, "FUT"):
-		return domain.SegmentFuture
-	}
-	return ""
-}
 
 // scheduleCharges returns the charges of an order of one segment and side
 // whose fills so far have the turnover value (0 for no fills, or when the

@@ -201,7 +201,7 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 		}
 	case domain.OrderFilled:
 		value := domain.Price(e.Quantity) * e.Price
-		charges := fillCharges(e.Charges, chargeSegment(ord.Exchange, ord.Symbol), ord.Side, ord.FillValue, value)
+		charges := fillCharges(e.Charges, domain.ChargeSegmentOf(ord.Exchange, ord.Symbol), ord.Side, ord.FillValue, value)
 		ord.FilledQty += e.Quantity
 		ord.FillValue += value
 		ord.Charges += charges

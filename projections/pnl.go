@@ -310,7 +310,7 @@ func (p *PnL) intent(e *domain.OrderIntentRecorded) {
 		t.Members = slices.Insert(t.Members, i, key)
 	}
 	p.st.Orders[e.OrderID] = &pnlOrder{Book: key, Inst: e.Exchange + ":" + e.Symbol, Product: e.Product, Side: e.Side,
-		LotSize: e.LotSize, Segment: chargeSegment(e.Exchange, e.Symbol), Quantity: e.Quantity}
+		LotSize: e.LotSize, Segment: domain.ChargeSegmentOf(e.Exchange, e.Symbol), Quantity: e.Quantity}
 }
 
 func (p *PnL) index(inst, key string) {

@@ -207,7 +207,7 @@ func (p *Positions) applyOrder(de domain.Event, pos uint64) {
 	switch e := de.(type) {
 	case domain.OrderIntentRecorded:
 		key := positionKey(&e)
-		p.st.Orders[e.OrderID] = orderRef{Key: key, Side: e.Side, LotSize: e.LotSize, Segment: chargeSegment(e.Exchange, e.Symbol)}
+		p.st.Orders[e.OrderID] = orderRef{Key: key, Side: e.Side, LotSize: e.LotSize, Segment: domain.ChargeSegmentOf(e.Exchange, e.Symbol)}
 		if _, ok := p.st.Positions[key]; !ok {
 			p.st.Positions[key] = &Position{Account: e.Account, Mode: e.Mode, Strategy: e.Strategy,
 				Exchange: e.Exchange, Symbol: e.Symbol, Product: e.Product, LotSize: e.LotSize, Updated: pos}

@@ -39,6 +39,7 @@ type serveConfig struct {
 	MaxDelay        time.Duration
 	MaxPendingBytes int
 	Holidays        string
+	AlgoID          string
 	Streams         streamsConfig
 }
 
@@ -66,6 +67,7 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 			fromEnv(cmd, "feed", "ALGOAUTO_FEED", &cfg.Feed, g.getenv)
 			fromEnv(cmd, "bus", "ALGOAUTO_BUS", &cfg.Streams.Bus, g.getenv)
 			fromEnv(cmd, "ws-origins", "ALGOAUTO_WS_ORIGINS", &origins, g.getenv)
+			fromEnv(cmd, "algo-id", "ALGOAUTO_ALGO_ID", &cfg.AlgoID, g.getenv)
 			for o := range strings.SplitSeq(origins, ",") {
 				if o = strings.TrimSpace(o); o != "" {
 					if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
@@ -100,6 +102,7 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 	f.Int64Var(&cfg.Seed, "seed", 1, "random seed of the simulated feed")
 	f.StringVar(&simStart, "sim-start", "", "first simulated instant, RFC 3339 (default: the latest NSE session open)")
 	f.DurationVar(&cfg.SimInterval, "sim-interval", sim.DefaultInterval, "simulated time between rounds of ticks")
+	f.StringVar(&cfg.AlgoID, "algo-id", "", "the exchange-approved algo id stamped on algo orders (SEBI)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
@@ -213,8 +216,15 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 			return nil
 		}})
 	}
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	eng, engDone, err := startEngine(engCtx, st.Store, reg, feed, cfg.AlgoID, log)
+	if err != nil {
+		return err
+	}
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
-		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind, Auth: authSvc, WebSocket: strm.hub})
+		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind, Auth: authSvc,
+			WebSocket: strm.hub, Trading: eng})
 	registerMetrics(mon, st, rec, runner)
 
 	var wg sync.WaitGroup
@@ -287,6 +297,10 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		runErr = err
 	}
 	stats := rec.Stats()
+	stopEngine()
+	if err := <-engDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("engine: %w", err)
+	}
 	stopProjections() // each saves a final snapshot
 	<-projDone
 	streamsStopped = true

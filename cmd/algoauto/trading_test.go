@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServePaperTrading: serve with the simulated feed; an admin starts
+// paper trading on their paper account, places a market order, sees it
+// filled by the paper broker from the feed's quotes and the position in
+// the read model, then stops with flatten and sees the position closed.
+func TestServePaperTrading(t *testing.T) {
+	t.Parallel()
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+		"--sim-start", "2026-11-20T09:15:00+05:30")
+	waitReady(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	call := adminCaller(t, ctx, base)
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if ctx.Err() != nil {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	acct := map[string]any{"account": "paper-admin"}
+	if code, b := call("POST", "/api/v1/control/start", acct); code != http.StatusOK || !strings.Contains(string(b), `"state":"running"`) {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	// The engine refuses orders until it has a fresh quote (stale_data);
+	// the first accepted one is recorded once, whatever the retries.
+	var order struct {
+		OrderID string `json:"order_id"`
+		Status  string `json:"status"`
+	}
+	poll("an order the risk gate lets through", func() bool {
+		code, b := call("POST", "/api/v1/orders", map[string]any{"account": "paper-admin", "symbol": "NFO:NIFTY26NOVFUT", "side": "BUY", "quantity": 65},
+			"Idempotency-Key", "e2e-1")
+		switch code {
+		case http.StatusCreated, http.StatusOK:
+			if err := json.Unmarshal(b, &order); err != nil {
+				t.Fatal(err)
+			}
+			return true
+		case http.StatusUnprocessableEntity:
+			if !strings.Contains(string(b), `"rule":"stale_data"`) {
+				t.Fatalf("refused for another reason than waiting for a quote: %s", b)
+			}
+			return false
+		}
+		t.Fatalf("place: %d %s", code, b)
+		return false
+	})
+	if order.Status != "open" {
+		t.Fatalf("order %+v, want open at the paper broker", order)
+	}
+	type pos struct {
+		Account  string `json:"account"`
+		Symbol   string `json:"symbol"`
+		Quantity int64  `json:"net_qty"`
+	}
+	position := func() int64 {
+		code, b := call("GET", "/api/v1/positions?account=paper-admin", nil)
+		if code != http.StatusOK {
+			t.Fatalf("positions: %d %s", code, b)
+		}
+		var body struct {
+			Positions []pos `json:"positions"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatal(err)
+		}
+		var q int64
+		for _, p := range body.Positions {
+			if p.Symbol == "NIFTY26NOVFUT" {
+				q += p.Quantity
+			}
+		}
+		return q
+	}
+	poll("the fill to show in positions", func() bool { return position() == 65 })
+	if code, b := call("GET", "/api/v1/orders/"+order.OrderID, nil); code != http.StatusOK || !strings.Contains(string(b), `"status":"FILLED"`) {
+		t.Fatalf("order after the fill: %d %s", code, b)
+	}
+	if code, b := call("POST", "/api/v1/control/stop?flatten=true", acct); code != http.StatusOK {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	poll("the flattening sell to close the position", func() bool { return position() == 0 })
+}
+
+// TestServeStrategy is the issue's end-to-end test: serve with the
+// simulated feed and ma-crossover enabled in paper mode produces signals,
+// orders, fills, positions and P&L visible on REST, and the realised P&L of
+// the positions read model equals the P&L recomputed from the fills.
+func TestServeStrategy(t *testing.T) {
+	t.Parallel()
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "120",
+		"--sim-start", "2026-11-20T09:15:00+05:30")
+	waitReady(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	call := adminCaller(t, ctx, base)
+	// Fast averages on every tick, so crossings come within seconds.
+	if code, b := call("POST", "/api/v1/autonomous/enable", map[string]any{"account": "paper-admin", "strategy": "ma-crossover",
+		"params": map[string]any{"fast": 2, "slow": 4, "bar_seconds": 0, "death_cross": "short"}}); code != http.StatusOK {
+		t.Fatalf("enable: %d %s", code, b)
+	}
+	if code, b := call("POST", "/api/v1/control/start", map[string]any{"account": "paper-admin"}); code != http.StatusOK {
+		t.Fatalf("start: %d %s", code, b)
+	}
+	type trade struct {
+		Side     string  `json:"side"`
+		Quantity int64   `json:"quantity"`
+		Price    float64 `json:"price"`
+		Symbol   string  `json:"symbol"`
+	}
+	var trades []trade
+	for len(trades) < 4 {
+		if ctx.Err() != nil {
+			_, b := call("GET", "/api/v1/autonomous/status", nil)
+			_, sig := call("GET", "/api/v1/signals?account=paper-admin", nil)
+			t.Fatalf("fewer than 4 fills within 2 minutes: %v\nstatus %s\nsignals %s", trades, b, sig)
+		}
+		time.Sleep(100 * time.Millisecond)
+		code, b := call("GET", "/api/v1/dashboard/trades?account=paper-admin&limit=1000", nil)
+		if code != http.StatusOK {
+			t.Fatalf("trades: %d %s", code, b)
+		}
+		var body struct {
+			Trades []trade `json:"trades"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatal(err)
+		}
+		trades = body.Trades
+	}
+	// Stop trading, so that the fills stop moving, then compare.
+	if code, b := call("POST", "/api/v1/control/stop", map[string]any{"account": "paper-admin"}); code != http.StatusOK {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	var positions struct {
+		Position  uint64 `json:"position"`
+		Positions []struct {
+			Symbol   string  `json:"symbol"`
+			NetQty   int64   `json:"net_qty"`
+			Realized float64 `json:"realized"`
+			Strategy string  `json:"strategy"`
+		} `json:"positions"`
+	}
+	var fills struct {
+		Position uint64  `json:"position"`
+		Trades   []trade `json:"trades"`
+	}
+	// Read both at one log position (the read models answer as of it).
+	for {
+		code, b := call("GET", "/api/v1/dashboard/trades?account=paper-admin&limit=1000", nil)
+		if code != http.StatusOK || json.Unmarshal(b, &fills) != nil {
+			t.Fatalf("trades: %d %s", code, b)
+		}
+		code, b = call("GET", fmt.Sprintf("/api/v1/positions?account=paper-admin&position=%d", fills.Position), nil)
+		if code != http.StatusOK || json.Unmarshal(b, &positions) != nil {
+			t.Fatalf("positions: %d %s", code, b)
+		}
+		if positions.Position == fills.Position {
+			break
+		}
+	}
+	// Recompute realised P&L from the fills: weighted-average cost, in paise.
+	type book struct{ qty, avg, realized int64 }
+	books := map[string]*book{}
+	for _, f := range fills.Trades {
+		bk := books[f.Symbol]
+		if bk == nil {
+			bk = &book{}
+			books[f.Symbol] = bk
+		}
+		q, px := f.Quantity, int64(f.Price*100+0.5)
+		if f.Side == "SELL" {
+			q = -q
+		}
+		switch {
+		case bk.qty == 0 || (bk.qty > 0) == (q > 0):
+			bk.avg = (bk.qty*bk.avg + q*px) / (bk.qty + q)
+			bk.qty += q
+		default:
+			closing := min(abs64(q), abs64(bk.qty))
+			sign := int64(1)
+			if bk.qty < 0 {
+				sign = -1
+			}
+			bk.realized += sign * closing * (px - bk.avg)
+			bk.qty += q
+			if bk.qty == 0 {
+				bk.avg = 0
+			} else if (bk.qty > 0) == (q > 0) {
+				bk.avg = px
+			}
+		}
+	}
+	var fromFills, fromModel int64
+	var netFills, netModel int64
+	for _, bk := range books {
+		fromFills += bk.realized
+		netFills += bk.qty
+	}
+	for _, p := range positions.Positions {
+		fromModel += int64(p.Realized*100 + sign(p.Realized)*0.5)
+		netModel += p.NetQty
+		if p.Strategy != "ma-crossover" {
+			t.Errorf("position %+v is not attributed to ma-crossover", p)
+		}
+	}
+	if fromFills != fromModel || netFills != netModel {
+		t.Fatalf("realised P&L from %d fills: %d paise, net %d; positions read model: %d paise, net %d", len(fills.Trades), fromFills, netFills, fromModel, netModel)
+	}
+	// The signals read model shows the strategy's signals, accepted.
+	code, b := call("GET", "/api/v1/signals?account=paper-admin&status=ACCEPTED", nil)
+	if code != http.StatusOK || !strings.Contains(string(b), `"strategy":"ma-crossover"`) {
+		t.Fatalf("signals: %d %s", code, b)
+	}
+	t.Logf("%d fills, realised %d paise, net %d", len(fills.Trades), fromFills, netFills)
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(f float64) float64 {
+	if f < 0 {
+		return -1
+	}
+	return 1
+}
+
+// adminCaller returns a function that sends a JSON request to the server
+// at base as the admin and answers its status and body; header holds
+// name, value pairs.
+func adminCaller(t *testing.T, ctx context.Context, base string) func(method, path string, body any, header ...string) (int, []byte) {
+	return func(method, path string, body any, header ...string) (int, []byte) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := doAuthorized(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+}

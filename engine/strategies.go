@@ -1,0 +1,303 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine/strategy"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// running is one strategy enabled on an account.
+type running struct {
+	account, name string
+	params        json.RawMessage
+	s             strategy.Strategy
+	source        string            // signal source: "strategy:<account>:<name>"
+	legs          map[string]string // signal id -> leg
+	beat          int64             // unix second of the last timer beat
+	signals       int64             // signals raised since it was built
+	err           string            // why it could not be built, or its last failure
+}
+
+// fillNote is an execution (or the end) of a strategy's order, queued for
+// the strategy's OnFill once the engine is done with the report.
+type fillNote struct {
+	r    *running
+	fill strategy.Fill
+}
+
+// syncRunnersLocked builds, rebuilds or drops the account's strategy
+// instances to match its control. e.mu is held.
+func (e *Engine) syncRunnersLocked(account string) {
+	if e.cfg.Strategies == nil {
+		return
+	}
+	c := e.controlLocked(account)
+	rs := e.runners[account]
+	if rs == nil {
+		rs = map[string]*running{}
+		e.runners[account] = rs
+	}
+	for name, r := range rs {
+		if _, ok := c.Enabled(name); !ok {
+			delete(rs, name)
+			_ = r
+		}
+	}
+	for _, run := range c.Strategies {
+		if r := rs[run.Strategy]; r != nil && string(r.params) == string(run.Params) {
+			continue
+		}
+		r := &running{account: account, name: run.Strategy, params: run.Params, legs: map[string]string{},
+			source: "strategy:" + account + ":" + run.Strategy}
+		s, err := e.cfg.Strategies.New(run.Strategy, run.Params)
+		if err != nil {
+			r.err = err.Error()
+			e.log.Error("strategy cannot run", "account", account, "strategy", run.Strategy, "err", err)
+		}
+		r.s = s
+		rs[run.Strategy] = r
+	}
+}
+
+// EnableStrategy enables a strategy on an account with its parameters
+// (validated, defaults filled in; the complete set is what is recorded).
+func (e *Engine) EnableStrategy(ctx context.Context, a Actor, account, name string, raw json.RawMessage) (ControlStatus, error) {
+	if err := a.mayTouch(account); err != nil {
+		return ControlStatus{}, err
+	}
+	if e.cfg.Strategies == nil {
+		return ControlStatus{}, &domain.CommandError{Code: domain.CodeConflict, Message: "no strategies are registered"}
+	}
+	def, ok := e.cfg.Strategies.Lookup(name)
+	if !ok {
+		return ControlStatus{}, &domain.CommandError{Code: domain.CodeInvalid, Field: "strategy", Message: fmt.Sprintf("unknown strategy %q", name)}
+	}
+	p, err := def.Resolve(raw)
+	if err != nil {
+		return ControlStatus{}, &domain.CommandError{Code: domain.CodeInvalid, Field: "params", Message: err.Error()}
+	}
+	if _, err := def.Build(p); err != nil {
+		return ControlStatus{}, &domain.CommandError{Code: domain.CodeInvalid, Field: "params", Message: err.Error()}
+	}
+	resolved, err := json.Marshal(p)
+	if err != nil {
+		return ControlStatus{}, fmt.Errorf("engine: encode params: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	stream := domain.ControlStream(account)
+	err = e.decide(ctx, stream, func() error {
+		evs, err := e.controlLocked(account).EnableStrategy(name, resolved, a.User)
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...)
+	})
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	return e.statusLocked(account), nil
+}
+
+// DisableStrategy disables a strategy on an account (its open orders and
+// positions stay: stop or flatten the account to close them).
+func (e *Engine) DisableStrategy(ctx context.Context, a Actor, account, name, reason string) (ControlStatus, error) {
+	if err := a.mayTouch(account); err != nil {
+		return ControlStatus{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	stream := domain.ControlStream(account)
+	err := e.decide(ctx, stream, func() error {
+		evs, err := e.controlLocked(account).DisableStrategy(name, a.User, reason)
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...)
+	})
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	return e.statusLocked(account), nil
+}
+
+// StrategyStatus is one strategy running on an account.
+type StrategyStatus struct {
+	Account string          `json:"account"`
+	Name    string          `json:"strategy"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	State   any             `json:"state,omitempty"`
+	Signals int64           `json:"signals"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// Strategies returns the strategies running on the accounts see accepts
+// (nil: every account), sorted by account and name.
+func (e *Engine) Strategies(see func(account string) bool) []StrategyStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []StrategyStatus
+	for acct, rs := range e.runners {
+		if see != nil && !see(acct) {
+			continue
+		}
+		for _, r := range rs {
+			st := StrategyStatus{Account: acct, Name: r.name, Params: r.params, Signals: r.signals, Error: r.err}
+			if r.s != nil {
+				st.State = r.s.State()
+			}
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(a, b StrategyStatus) int {
+		if a.Account != b.Account {
+			return compare(a.Account, b.Account)
+		}
+		return compare(a.Name, b.Name)
+	})
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Definitions lists the strategies the engine can run.
+func (e *Engine) Definitions() []strategy.Definition {
+	if e.cfg.Strategies == nil {
+		return nil
+	}
+	return e.cfg.Strategies.List()
+}
+
+// runStrategiesLocked feeds a tick (and, once per second of event time, a
+// timer beat) to every strategy, in account and name order, and raises
+// their signals; then delivers the fills they are owed. e.mu is held.
+func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick) {
+	if e.cfg.Strategies == nil || len(e.runners) == 0 {
+		return
+	}
+	accts := make([]string, 0, len(e.runners))
+	for a := range e.runners {
+		accts = append(accts, a)
+	}
+	slices.Sort(accts)
+	sec := t.ExchangeTime.Unix()
+	for _, acct := range accts {
+		rs := e.runners[acct]
+		names := make([]string, 0, len(rs))
+		for n := range rs {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			r := rs[n]
+			if r.s == nil {
+				continue
+			}
+			sigs := r.s.OnTick(e.env, t)
+			if sec > r.beat {
+				r.beat = sec
+				sigs = append(sigs, r.s.OnTimer(e.env, time.Unix(sec, 0).In(domain.IST()))...)
+			}
+			e.raiseLocked(ctx, r, sigs)
+		}
+	}
+	e.deliverFillsLocked(ctx)
+}
+
+// raiseLocked turns a strategy's signals into SignalRaised events through
+// the same path as outside signals (risk gate, orders). A rejected signal
+// is reported back to the strategy as a done leg. e.mu is held.
+func (e *Engine) raiseLocked(ctx context.Context, r *running, sigs []strategy.Signal) {
+	for _, sig := range sigs {
+		r.signals++
+		req := SignalRequest{Source: r.source, IdempotencyKey: sig.Leg, Account: r.account, Strategy: r.name,
+			Exchange: sig.Exchange, Symbol: sig.Symbol, Side: sig.Side, Quantity: sig.Quantity, OrderType: sig.OrderType,
+			Price: sig.Price, Product: sig.Product, Reason: sig.Reason}
+		id := SignalID(r.source, sig.Leg)
+		r.legs[id] = sig.Leg
+		res, err := e.submitLocked(ctx, Actor{User: r.source, Trader: true}, req, sig.At)
+		if err != nil {
+			r.err = err.Error()
+			e.log.Error("strategy signal failed", "account", r.account, "strategy", r.name, "leg", sig.Leg, "err", err)
+			e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
+				Side: sig.Side, At: sig.At, Done: true, Reason: err.Error()}})
+			continue
+		}
+		if res.Status == SignalRejected && res.Rule != "broker" { // a broker rejection ends the leg through its order
+			e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
+				Side: sig.Side, At: sig.At, Done: true, Reason: res.Rule + ": " + res.Reason}})
+		}
+	}
+}
+
+// noteOrderLocked queues, for the strategy that raised the order's signal,
+// a fill (qty > 0) or the end of the leg (when every order of the signal
+// is final). e.mu is held.
+func (e *Engine) noteOrderLocked(o *order, qty int64, price domain.Price, at time.Time, reason string) {
+	if o.intent.SignalID == "" || o.intent.Strategy == "" {
+		return
+	}
+	rs := e.runners[o.intent.Account]
+	r := rs[o.intent.Strategy]
+	if r == nil {
+		return
+	}
+	leg, ok := r.legs[o.intent.SignalID]
+	if !ok {
+		return
+	}
+	done := true
+	if s := e.signals[o.intent.SignalID]; s != nil {
+		for _, id := range s.orderIDs {
+			if so := e.orders[id]; so != nil && so.open() {
+				done = false
+			}
+		}
+		if len(s.orderIDs) == 0 && o.open() { // accepted is recorded after the first order is routed
+			done = false
+		}
+	} else if o.open() {
+		done = false
+	}
+	if qty == 0 && !done {
+		return
+	}
+	e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: leg, Exchange: o.intent.Exchange, Symbol: o.intent.Symbol,
+		Side: o.intent.Side, Quantity: qty, Price: price, At: at, Done: done, Reason: reason}})
+}
+
+// deliverFillsLocked hands queued fills to their strategies and raises
+// what they answer, until nothing is queued (bounded, in case of a
+// strategy that answers every fill with a signal that fails at once).
+// e.mu is held.
+func (e *Engine) deliverFillsLocked(ctx context.Context) {
+	for range 64 {
+		if len(e.fills) == 0 {
+			return
+		}
+		q := e.fills
+		e.fills = nil
+		for _, n := range q {
+			if n.r.s == nil || e.runners[n.r.account][n.r.name] != n.r {
+				continue
+			}
+			e.raiseLocked(ctx, n.r, n.r.s.OnFill(e.env, n.fill))
+		}
+	}
+	e.log.Error("strategy fills still queued after 64 rounds: dropped", "queued", len(e.fills))
+	e.fills = nil
+}
