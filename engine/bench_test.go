@@ -66,7 +66,7 @@ func BenchmarkEngineTicks(b *testing.B) {
 		}
 		var e *Engine
 		e = New(st, codec.NewRegistry(), Config{Strategies: reg, StrategyEnv: masterEnv{master},
-			Now: func() time.Time { return e.EventTime() },
+			Now:        func() time.Time { return e.EventTime() },
 			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
 			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
 				return paper.New(paper.Config{Account: account, Now: e.EventTime})
