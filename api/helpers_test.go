@@ -35,13 +35,15 @@ func newReadModel(name string, reg *codec.Registry) (projections.Projection, boo
 		return projections.NewControl(reg), true
 	case "providers":
 		return projections.NewProviders(reg), true
+	case "options":
+		return projections.NewOptions(projections.OptionsConfig{}), true
 	}
 	return nil, false
 }
 
 // allReadModels are the read models newReadModel builds, in the order
 // serve runs them.
-var allReadModels = []string{"quotes", "positions", "orders", "signals", "pnl", "control", "providers"}
+var allReadModels = []string{"quotes", "positions", "orders", "signals", "pnl", "control", "providers", "options"}
 
 // envConfig configures newTestEnv.
 type envConfig struct {

@@ -135,7 +135,12 @@ func newOAFixture(t *testing.T) *oaFixture {
 			t.Fatal(err)
 		}
 		eng := engine.New(e.st, e.reg, engine.Config{Now: func() time.Time { return now }, Strategies: reg,
-			BrokerFor: func(string, domain.Mode) (engine.Broker, error) { return b, nil }})
+			BrokerFor: func(account string, _ domain.Mode) (engine.Broker, error) {
+				if account == "acct-stray" {
+					return strayBroker{b}, nil
+				}
+				return b, nil
+			}})
 		if err := eng.Load(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -214,6 +219,17 @@ func (f *oaFixture) seed() {
 	f.append(domain.ProviderStream("sim"), domain.FeedGap{Provider: "sim", Dropped: 7, From: at.Add(-time.Minute), To: at, Reason: "store behind"})
 	f.append(domain.ProviderStream("sim"), domain.FeedStale{Provider: "sim", Symbol: "NIFTY26NOVFUT", LastTickAt: at, Threshold: time.Second, DetectedAt: at.Add(time.Second)})
 	f.append(domain.ProviderStream("idle"), domain.FeedStale{Provider: "idle", LastTickAt: at, Threshold: time.Second, DetectedAt: at})
+	// NIFTY options (the NIFTY 50 tick above is their spot); the put
+	// carries vendor Greeks.
+	for _, o := range []domain.Tick{
+		{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: oaOption, Token: 1001, ExchangeTime: at, LTP: rs(120),
+			Bid: rs(120) - 5, BidQty: 650, Ask: rs(120) + 5, AskQty: 325, Volume: 65000, OI: 650000},
+		{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOV26000PE", Token: 1002, ExchangeTime: at, LTP: rs(110),
+			Bid: rs(110) - 5, BidQty: 650, Ask: rs(110) + 5, AskQty: 325, Volume: 65000, OI: 975000,
+			Greeks: &domain.Greeks{IV: 0.13, Delta: -0.48, Gamma: 0.0007, Theta: -14.2, Vega: 9.8, Rho: -0.9}},
+	} {
+		f.append(o.Stream(), o)
+	}
 	f.head = tick(domain.ExchangeNFO, "NIFTY26NOVFUT", rs(26080))
 	f.wait(f.head)
 }
@@ -235,6 +251,18 @@ func (f *oaFixture) principal(token string) auth.Principal {
 	}
 	return p
 }
+
+// strayBroker holds a position the log does not know: reconciliation finds
+// it.
+type strayBroker struct{ *acceptingBroker }
+
+func (strayBroker) Positions(context.Context) ([]domain.BrokerPosition, error) {
+	return []domain.BrokerPosition{{Account: "acct-stray", Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT", Product: domain.NRML,
+		Quantity: 65, AvgPrice: domain.Rupees(26000)}}, nil
+}
+
+// oaOption is the option the fixture's ticks quote (with its put).
+const oaOption = "NIFTY26NOV26000CE"
 
 // oaCall is one request to check against the document.
 type oaCall struct {
@@ -420,6 +448,9 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 	sort.Strings(gets)
 	for _, path := range gets {
 		p := path
+		if strings.HasPrefix(path, "/api/v1/truedata/options/") { // an option, not an index
+			p = strings.NewReplacer("{symbol}", oaOption, "{underlying}", "NIFTY").Replace(p)
+		}
 		for k, v := range pathValues {
 			p = strings.ReplaceAll(p, k, v)
 		}
@@ -460,8 +491,45 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		"/api/v1/market-data/quote/NIFTY26NOVFUT", "/api/v1/monitoring/metrics?prefix=algoauto_", "/api/v1/errors/recent?limit=5",
 		"/api/v1/events?cursor=1&limit=1", "/api/v1/orders?cursor=1&limit=1", "/api/v1/dashboard/trades?cursor=1",
 		"/api/v1/signals?cursor=1000&limit=1",
+		"/api/v1/truedata/options/option-chain/nifty?expiry=2026-11-23", fmt.Sprintf("/api/v1/truedata/options/option-chain/NIFTY?position=%d", f.head),
+		"/api/v1/truedata/options/greeks/NIFTY26112326000PE", "/api/v1/truedata/options/greeks/NFO:" + oaOption,
+		"/api/v1/truedata/options/data/nifty26nov26000pe", "/api/v1/truedata/options/all-options?underlying=NIFTY",
+		"/api/v1/truedata/options/all-options?underlying=FINNIFTY",
 	} {
 		f.do(oaCall{method: http.MethodGet, path: p, token: f.admin, status: http.StatusOK})
+	}
+	// The chain: both sides of the strike, model Greeks for the call, the
+	// vendor's for the put.
+	var chain struct {
+		Expiry  string `json:"expiry"`
+		Spot    float64
+		Strikes []struct {
+			CE, PE struct {
+				Greeks struct {
+					Source string  `json:"source"`
+					Delta  float64 `json:"delta"`
+				} `json:"greeks"`
+			}
+		} `json:"strikes"`
+	}
+	if err := json.Unmarshal(f.do(oaCall{method: http.MethodGet, path: "/api/v1/truedata/options/option-chain/NIFTY", token: f.trader, status: http.StatusOK}), &chain); err != nil {
+		t.Fatal(err)
+	}
+	if chain.Expiry != "2026-11-23" || chain.Spot != 26000 || len(chain.Strikes) != 1 || chain.Strikes[0].CE.Greeks.Source != "model" ||
+		chain.Strikes[0].CE.Greeks.Delta <= 0 || chain.Strikes[0].PE.Greeks.Source != "vendor" || chain.Strikes[0].PE.Greeks.Delta != -0.48 {
+		t.Errorf("option chain: %+v", chain)
+	}
+	var sub struct {
+		Subscribed []api.OptionSubscription `json:"subscribed"`
+		Rooms      []string                 `json:"rooms"`
+	}
+	if err := json.Unmarshal(f.do(oaCall{method: http.MethodPost, path: "/api/v1/truedata/options/subscribe", token: f.trader,
+		body: map[string]any{"symbols": []string{"NIFTY26112326000CE", "NFO:NIFTY26NOV26000PE"}}, status: http.StatusOK}), &sub); err != nil {
+		t.Fatal(err)
+	}
+	if len(sub.Subscribed) != 2 || sub.Subscribed[0].Symbol != oaOption || sub.Subscribed[1].Type != domain.InstrumentPut ||
+		len(sub.Rooms) != 1 || sub.Rooms[0] != "options:NIFTY" {
+		t.Errorf("subscribe: %+v", sub)
 	}
 	// The users collection answers the same with and without its slash.
 	if a, b := f.do(oaCall{method: http.MethodGet, path: "/api/v1/users/", token: f.admin, status: http.StatusOK}),
@@ -521,6 +589,14 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{method: http.MethodGet, path: "/ws", token: f.admin, header: map[string]string{"Origin": "https://evil.example"}, status: http.StatusForbidden},
 		{method: http.MethodGet, path: "/ws", token: f.admin, status: http.StatusUpgradeRequired},
 		{method: http.MethodGet, path: "/api/v1/truedata/options/stream?symbol=no/such", token: f.admin, header: wsHeaders(), status: http.StatusBadRequest},
+		// Options: unknown underlyings, expiries and symbols.
+		{method: http.MethodGet, path: "/api/v1/truedata/options/option-chain/FINNIFTY", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/api/v1/truedata/options/option-chain/NIFTY?expiry=2026-12-01", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/api/v1/truedata/options/option-chain/NIFTY?expiry=01-12-2026", token: f.admin, status: http.StatusBadRequest, badRequest: true},
+		{method: http.MethodGet, path: "/api/v1/truedata/options/greeks/NIFTY26NOVFUT", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/api/v1/truedata/options/data/NIFTY26NOV99000CE", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodPost, path: "/api/v1/truedata/options/subscribe", token: f.trader, body: map[string]any{"symbols": []string{oaOption, "NIFTY26NOV99000CE"}}, status: http.StatusBadRequest},
+		{method: http.MethodPost, path: "/api/v1/truedata/options/subscribe", token: f.trader, body: map[string]any{"symbols": []string{}}, status: http.StatusBadRequest, badRequest: true},
 	} {
 		f.do(c)
 	}
@@ -593,9 +669,65 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		f.do(c)
 	}
 
+	// Reconciliation: acct-stray's broker holds 65 NIFTY26NOVFUT the log
+	// does not know. A check blocks the account; an admin adopts.
+	stray := map[string]any{"account": "acct-stray"}
+	adopt := func(confirm string) map[string]any {
+		return map[string]any{"account": "acct-stray", "instrument": "NFO:NIFTY26NOVFUT", "confirm": confirm, "reason": "bought in Kite web"}
+	}
+	recOf := func(b []byte) (r struct {
+		Blocked bool `json:"blocked"`
+		Adopted int  `json:"adopted"`
+		Diffs   []struct {
+			Kind   string `json:"kind"`
+			Theirs int64  `json:"theirs"`
+		} `json:"diffs"`
+	}) {
+		t.Helper()
+		var st struct {
+			Reconciliation json.RawMessage `json:"reconciliation"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil || json.Unmarshal(st.Reconciliation, &r) != nil {
+			t.Fatalf("reconciliation in %s: %v", b, err)
+		}
+		return r
+	}
+	f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/reconciliation/check", token: f.trader, body: map[string]any{}, status: http.StatusForbidden})
+	rec := recOf(f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/reconciliation/check", token: f.admin, body: stray, status: http.StatusOK}))
+	if !rec.Blocked || len(rec.Diffs) != 1 || rec.Diffs[0].Kind != "position_mismatch" || rec.Diffs[0].Theirs != 65 {
+		t.Fatalf("check: %+v", rec)
+	}
+	b := f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/start", token: f.admin, body: stray, status: http.StatusUnprocessableEntity})
+	if e := (response{body: b}).errorCode(t); e.Error.Rule != "reconciliation" {
+		t.Fatalf("start while blocked: %s", b)
+	}
+	for _, c := range []oaCall{
+		{method: http.MethodPost, path: "/api/v1/control/reconciliation/adopt", token: f.trader, body: adopt("ADOPT"), status: http.StatusForbidden},
+		{method: http.MethodPost, path: "/api/v1/control/reconciliation/adopt", token: f.admin, body: adopt("adopt"), status: http.StatusBadRequest},
+	} {
+		f.do(c)
+	}
+	rec = recOf(f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/reconciliation/adopt", token: f.admin, body: adopt("ADOPT"), status: http.StatusOK}))
+	if rec.Blocked || len(rec.Diffs) != 0 || rec.Adopted != 1 {
+		t.Fatalf("adopt: %+v", rec)
+	}
+	f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/reconciliation/adopt", token: f.admin, body: adopt("ADOPT"), status: http.StatusConflict})
+	f.do(oaCall{method: http.MethodPost, path: "/api/v1/control/start", token: f.admin, body: stray, status: http.StatusOK})
+	// The control read model shows it too.
+	f.wait(f.storeHead())
+	var ctl struct {
+		Accounts []json.RawMessage `json:"accounts"`
+	}
+	if err := json.Unmarshal(f.do(oaCall{method: http.MethodGet, path: "/api/v1/control/status?account=acct-stray", token: f.admin, status: http.StatusOK}), &ctl); err != nil || len(ctl.Accounts) != 1 {
+		t.Fatalf("control status of acct-stray: %v %d", err, len(ctl.Accounts))
+	}
+	if rec := recOf(ctl.Accounts[0]); rec.Blocked || rec.Adopted != 1 {
+		t.Fatalf("read model: %+v", rec)
+	}
+
 	// Writes, then the session-ending ones.
 	var added auth.User
-	b := f.do(oaCall{method: http.MethodPost, path: "/api/v1/users/", token: f.admin, body: map[string]string{"username": "viewer1", "password": "viewer-password-1"}, status: http.StatusCreated})
+	b = f.do(oaCall{method: http.MethodPost, path: "/api/v1/users/", token: f.admin, body: map[string]string{"username": "viewer1", "password": "viewer-password-1"}, status: http.StatusCreated})
 	if err := json.Unmarshal(b, &added); err != nil {
 		t.Fatal(err)
 	}

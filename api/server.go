@@ -171,6 +171,11 @@ func NewServer(cfg Config, deps Deps) *Server {
 		get("/api/v1/dashboard/performance", s.handleDashboardPerformance)
 		get("/api/v1/control/status", s.handleControlStatus)
 		get("/api/v1/providers", s.handleProviders)
+		get("/api/v1/truedata/options/option-chain/{underlying}", s.handleOptionChain)
+		get("/api/v1/truedata/options/greeks/{symbol}", s.handleOptionSymbolGreeks)
+		get("/api/v1/truedata/options/data/{symbol}", s.handleOptionData)
+		get("/api/v1/truedata/options/all-options", s.handleAllOptions)
+		s.mux.HandleFunc("POST /api/v1/truedata/options/subscribe", s.handleOptionSubscribe)
 	}
 	if deps.WebSocket != nil {
 		s.mux.Handle("GET /ws", deps.WebSocket)

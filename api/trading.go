@@ -30,6 +30,8 @@ type Trading interface {
 	DisableStrategy(ctx context.Context, a engine.Actor, account, name, reason string) (engine.ControlStatus, error)
 	Strategies(see func(account string) bool) []engine.StrategyStatus
 	Definitions() []strategy.Definition
+	CheckReconciliation(ctx context.Context, a engine.Actor, account string) (engine.ControlStatus, error)
+	AdoptPosition(ctx context.Context, a engine.Actor, r engine.AdoptRequest) (engine.ControlStatus, error)
 }
 
 // tradingRoutes registers the write side of trading.
@@ -41,6 +43,8 @@ func (s *Server) tradingRoutes() {
 	s.mux.HandleFunc("POST /api/v1/control/paper-trading", s.handleSetPaperTrading)
 	s.mux.HandleFunc("POST /api/v1/control/kill-switch", s.handleKill)
 	s.mux.HandleFunc("POST /api/v1/control/kill-switch/reset", s.handleKillReset)
+	s.mux.HandleFunc("POST /api/v1/control/reconciliation/check", s.handleReconcileCheck)
+	s.mux.HandleFunc("POST /api/v1/control/reconciliation/adopt", s.handleReconcileAdopt)
 	s.mux.HandleFunc("POST /api/v1/orders", s.handlePlaceOrder)
 	s.mux.HandleFunc("DELETE /api/v1/orders/{id}", s.handleCancelOrder)
 	s.mux.HandleFunc("PATCH /api/v1/orders/{id}", s.handleModifyOrder)
@@ -132,7 +136,8 @@ func controlBody(st engine.ControlStatus) map[string]any {
 		ks["rule"] = st.KillRule
 	}
 	return map[string]any{"account": st.Account, "state": st.State, "mode": st.Mode, "paper": st.Mode == domain.Paper,
-		"kill_switch": ks, "open_orders": st.OpenOrders, "strategies": st.Strategies, "risk_limits": st.Limits, "version": st.Version}
+		"kill_switch": ks, "open_orders": st.OpenOrders, "strategies": st.Strategies, "risk_limits": st.Limits, "version": st.Version,
+		"reconciliation": st.Reconciliation}
 }
 
 func (s *Server) handleGetPaperTrading(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +217,40 @@ func (s *Server) handleKillReset(w http.ResponseWriter, r *http.Request) {
 	}
 	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
 		return s.trading.ResetKill(r.Context(), a, acct, req.Confirm, req.Reason)
+	})
+}
+
+// handleReconcileCheck serves POST /api/v1/control/reconciliation/check
+// {"account"?}: an admin checks the account against its broker again.
+func (s *Server) handleReconcileCheck(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account string `json:"account"`
+	}
+	if err := decodeBody(r, &req, true); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.CheckReconciliation(r.Context(), a, acct)
+	})
+}
+
+// handleReconcileAdopt serves POST /api/v1/control/reconciliation/adopt
+// {"account"?, "instrument", "confirm":"ADOPT", "reason"}: an admin takes
+// the broker's view of an instrument as the engine's own.
+func (s *Server) handleReconcileAdopt(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account    string `json:"account"`
+		Instrument string `json:"instrument"`
+		Confirm    string `json:"confirm"`
+		Reason     string `json:"reason"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.AdoptPosition(r.Context(), a, engine.AdoptRequest{Account: acct, Instrument: req.Instrument, Confirm: req.Confirm, Reason: req.Reason})
 	})
 }
 

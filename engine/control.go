@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
@@ -24,6 +26,9 @@ const (
 type ControlStatus struct {
 	domain.TradingControl
 	OpenOrders int `json:"open_orders"`
+	// Reconciliation is the account's last check against its broker and
+	// the differences still blocking it.
+	Reconciliation domain.Reconciliation `json:"reconciliation"`
 }
 
 // Control returns an account's control state (stopped and paper when it
@@ -39,7 +44,7 @@ func (e *Engine) statusLocked(account string) ControlStatus {
 	if p := e.controls[account]; p != nil {
 		c = *p
 	}
-	return ControlStatus{TradingControl: c, OpenOrders: e.openOrdersLocked(account)}
+	return ControlStatus{TradingControl: c, OpenOrders: e.openOrdersLocked(account), Reconciliation: e.reconStatusLocked(account)}
 }
 
 // Controls returns the control state of every account the engine knows,
@@ -77,6 +82,11 @@ func (e *Engine) Command(ctx context.Context, a Actor, account string, cmd Contr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if cmd == CmdStart || cmd == CmdResume {
+		if err := e.reconGateLocked(account); err != nil {
+			return ControlStatus{}, err
+		}
+	}
 	md := eventstore.Metadata{User: a.User, Account: account, Source: "control"}
 	stream := domain.ControlStream(account)
 	err := e.decide(ctx, stream, func() error {
@@ -147,29 +157,57 @@ func (e *Engine) cancelOpenLocked(ctx context.Context, account, reason string, m
 // bypass the trading state (the account is stopped or killed) but pass the
 // risk gate as flatten orders (reduce-only, market open, governor) and go
 // through the broker like any other order; a refused one is recorded as
-// OrderRefused and logged. e.mu is held.
+// OrderRefused and logged. Nothing is flattened while the account's view
+// differs from its broker's (reconciliation). e.mu is held.
 func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstore.Metadata) error {
+	if err := e.reconGateLocked(account); err != nil {
+		// Fail closed: the engine's positions are not the broker's, so
+		// orders that close them might open new ones.
+		e.log.Error("positions not flattened: the account's view differs from its broker's", "account", account, "err", err)
+		ce := err.(*domain.CommandError)
+		return &domain.CommandError{Code: ce.Code, Rule: ce.Rule, Message: "positions not flattened: " + ce.Message}
+	}
 	c := e.controlLocked(account)
-	var keys []string
-	for k, q := range e.pos {
+	var keys []prodKey
+	for k, q := range e.byProd {
 		if k.account == account && q != 0 {
-			keys = append(keys, k.instrument)
+			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
+	slices.SortFunc(keys, func(a, b prodKey) int {
+		if a.instrument != b.instrument {
+			return strings.Compare(a.instrument, b.instrument)
+		}
+		return strings.Compare(string(a.product), string(b.product))
+	})
 	var first error
-	for _, inst := range keys {
-		q := e.pos[posKey{account, inst}]
+	refused := false
+	for _, k := range keys {
+		q := e.byProd[k]
+		inst := k.instrument
 		ex, sym := splitKey(inst)
 		side := domain.Sell
 		if q < 0 {
 			side, q = domain.Buy, -q
 		}
+		// One flattening order per instrument and product at a time.
+		busy := false
+		for _, o := range e.orders {
+			if o.open() && o.intent.Strategy == "flatten" && o.intent.Account == account &&
+				o.intent.Exchange == ex && o.intent.Symbol == sym && o.intent.Product == k.product {
+				busy = true
+			}
+		}
+		if busy {
+			continue
+		}
 		in := domain.OrderIntentRecorded{Account: account, Mode: c.Mode, Strategy: "flatten",
-			Exchange: ex, Symbol: sym, Side: side, Quantity: q, Type: domain.Market, Product: domain.NRML}
+			Exchange: ex, Symbol: sym, Side: side, Quantity: q, Type: domain.Market, Product: k.product}
 		d := e.checkLocked(in, e.cfg.Now(), true)
-		if ref, refused := d.Refusal(); refused {
-			e.log.Error("flatten order refused by the risk gate", "account", account, "instrument", inst, "rule", ref.Rule, "reason", ref.Message)
+		if ref, isRefused := d.Refusal(); isRefused {
+			refused = true
+			e.log.Warn("flatten order refused by the risk gate; retried on the instrument's next ticks", "account", account,
+				"instrument", inst, "rule", ref.Rule, "reason", ref.Message)
 			ev := domain.OrderRefused{Account: account, Exchange: ex, Symbol: sym, Side: side, Quantity: q, Rule: string(ref.Rule),
 				Limit: ref.Limit, Actual: ref.Actual, Unit: string(ref.Unit), Message: ref.Message, By: "flatten"}
 			if err := e.append(ctx, domain.RiskStream(account), "", md, ev); err != nil && first == nil {
@@ -178,7 +216,8 @@ func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstor
 			continue
 		}
 		for leg, sq := range d.Slices {
-			cid := ClientOrderID("flatten:"+account, fmt.Sprintf("%s@%d", inst, e.versions[domain.ControlStream(account)]), leg)
+			cid := ClientOrderID("flatten:"+account, fmt.Sprintf("%s/%s@%d/%d", inst, k.product, e.versions[domain.ControlStream(account)],
+				e.versions[domain.RiskStream(account)]), leg)
 			if e.orders[cid] != nil {
 				continue
 			}
@@ -189,7 +228,34 @@ func (e *Engine) flattenLocked(ctx context.Context, account string, md eventstor
 			}
 		}
 	}
+	if refused {
+		e.flatten[account] = e.cfg.Now().Unix()
+	} else {
+		delete(e.flatten, account)
+	}
 	return first
+}
+
+// retryFlattenLocked tries again, at most once per second of event time,
+// to flatten accounts whose flattening the risk gate refused (a stale
+// quote, the governor), on a tick of an instrument they hold. e.mu is held.
+func (e *Engine) retryFlattenLocked(ctx context.Context, t domain.Tick) {
+	if len(e.flatten) == 0 {
+		return
+	}
+	inst := t.Exchange + ":" + t.Symbol
+	accts := make([]string, 0, len(e.flatten))
+	for a, last := range e.flatten {
+		if e.pos[posKey{a, inst}] != 0 && t.ExchangeTime.Unix() > last {
+			accts = append(accts, a)
+		}
+	}
+	slices.Sort(accts)
+	for _, a := range accts {
+		if err := e.flattenLocked(ctx, a, eventstore.Metadata{User: "flatten", Account: a, Source: "flatten"}); err != nil {
+			e.log.Error("flattening again failed", "account", a, "err", err)
+		}
+	}
 }
 
 func splitKey(k string) (string, string) {
@@ -201,7 +267,8 @@ func splitKey(k string) (string, string) {
 	return "", k
 }
 
-// SetMode switches an account between paper and live.
+// SetMode switches an account between paper and live; the account is then
+// checked against the broker of its new mode (see Reconcile).
 func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain.Mode, confirm string) (ControlStatus, error) {
 	if err := a.mayTouch(account); err != nil {
 		return ControlStatus{}, err
@@ -209,16 +276,23 @@ func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	stream := domain.ControlStream(account)
+	changed := false
 	err := e.decide(ctx, stream, func() error {
 		evs, err := e.controlLocked(account).SetMode(domain.ModeRequest{To: to, By: a.User, Admin: a.Admin, Confirm: confirm,
 			BrokerSession: e.cfg.LiveSession(account), OpenOrders: e.openOrdersLocked(account)})
 		if err != nil {
 			return err
 		}
+		changed = len(evs) > 0
 		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...)
 	})
 	if err != nil {
 		return ControlStatus{}, err
+	}
+	if changed {
+		if err := e.reconcileLocked(ctx, account, a.User); err != nil {
+			return e.statusLocked(account), err
+		}
 	}
 	return e.statusLocked(account), nil
 }

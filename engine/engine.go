@@ -48,6 +48,11 @@ type Config struct {
 	// Instrument looks up lot size, tick size, freeze quantity and type
 	// for the risk gate [none: units, unchecked ticks, no slicing].
 	Instrument func(exchange, symbol string) (domain.Instrument, bool)
+	// Resolve turns the symbol of an order or a signal into an instrument
+	// as of an instant: canonical "EXCHANGE:SYMBOL", bare tradingsymbols
+	// and vendor aliases (NIFTY-I, TrueData option symbols) [none: symbols
+	// are taken as given].
+	Resolve func(name string, at time.Time) (domain.Instrument, error)
 	// Risk configures the risk gate (calendar, stale-data limit, slices).
 	Risk risk.Config
 	// BreachesToTrip is how many consecutive loss or drawdown breaches
@@ -116,6 +121,8 @@ type Engine struct {
 	signals  map[string]*signalState
 	ticks    map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
 	pos      map[posKey]int64       // net quantity from fills
+	byProd   map[prodKey]int64      // the same per product (MIS, NRML, CNC): what flattening closes
+	flatten  map[string]int64       // accounts with positions left to flatten -> unix second of the last try
 	brokers  map[brokerKey]Broker
 	books    map[posKey]*book // P&L per account and instrument, from fills
 	risks    map[string]*accountRisk
@@ -123,6 +130,7 @@ type Engine struct {
 	runners  map[string]map[string]*running // account -> strategy -> instance
 	fills    []fillNote                     // strategy fills not yet delivered
 	env      strategy.Env
+	rec      reconState          // reconciliation with the brokers (reconcile.go)
 	applied  eventstore.Position // the log is folded up to here
 	// tickAt is the latest tick's exchange time, the engine's event
 	// clock; atomic, because brokers read it while the engine holds mu.
@@ -130,6 +138,11 @@ type Engine struct {
 }
 
 type posKey struct{ account, instrument string }
+
+type prodKey struct {
+	posKey
+	product domain.Product
+}
 
 type brokerKey struct {
 	account string
@@ -143,6 +156,7 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
 		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{},
 		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk),
+		byProd: map[prodKey]int64{}, flatten: map[string]int64{},
 		runners: map[string]map[string]*running{}, env: cfg.StrategyEnv}
 }
 
@@ -167,31 +181,55 @@ func (e *Engine) Load(ctx context.Context) error {
 }
 
 // Run follows the log after what Load folded: ticks go to the simulated
-// brokers, whose executions become order events, and events other
-// processes appended (control changes, signals) are folded. It returns nil
-// when ctx ends.
+// brokers, whose executions become order events, and to the strategies,
+// and events other processes appended (control changes, signals) are
+// folded. A failed subscription is logged and resumed from the last event
+// folded, after a pause that grows to 5 s. It returns nil when ctx ends or
+// the store is closed.
 func (e *Engine) Run(ctx context.Context) error {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		progressed, err := e.follow(ctx)
+		if ctx.Err() != nil || errors.Is(err, eventstore.ErrClosed) {
+			return nil
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		e.log.Warn("engine: following the log failed; resubscribing", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// follow runs one subscription from the last event folded until it fails.
+func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 	e.mu.Lock()
 	from := e.applied
 	e.mu.Unlock()
 	sub, err := e.st.Subscribe(ctx, from, eventstore.Filter{})
 	if err != nil {
-		return fmt.Errorf("engine: subscribe: %w", err)
+		return false, fmt.Errorf("engine: subscribe: %w", err)
 	}
 	defer sub.Close()
 	for {
 		m, err := sub.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, eventstore.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("engine: follow the log: %w", err)
+			return progressed, fmt.Errorf("engine: follow the log: %w", err)
 		}
 		for i := range m.Events {
 			ev := &m.Events[i]
 			e.mu.Lock()
 			de := e.foldRecorded(ev)
 			e.mu.Unlock()
+			progressed = true
 			if t, ok := de.(domain.Tick); ok {
 				e.onTick(ctx, t)
 			}
@@ -269,6 +307,8 @@ func (e *Engine) fold(stream string, de domain.Event, at time.Time) {
 		e.foldOrder(de, at)
 	case domain.SignalRaised, domain.SignalAccepted, domain.SignalRejected:
 		e.foldSignal(de)
+	case domain.BrokerSnapshotObserved, domain.ReconciliationDiffFound, domain.PositionAdopted:
+		e.foldReconcile(de)
 	}
 }
 

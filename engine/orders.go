@@ -104,6 +104,7 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		}
 		pk := posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}
 		e.pos[pk] += q
+		e.byProd[prodKey{pk, o.intent.Product}] += q
 		b := e.books[pk]
 		if b == nil {
 			b = &book{}
@@ -216,9 +217,30 @@ func (r *OrderRequest) normalise() error {
 	return nil
 }
 
+// resolveSymbol maps the request's symbol to the instrument master's canonical
+// exchange and tradingsymbol (aliases such as NIFTY-I resolve as of at).
+func (e *Engine) resolveSymbol(r *OrderRequest, at time.Time) error {
+	if e.cfg.Resolve == nil || r.Symbol == "" {
+		return nil
+	}
+	name := r.Symbol
+	if r.Exchange != "" && !strings.Contains(name, ":") {
+		name = r.Exchange + ":" + name
+	}
+	in, err := e.cfg.Resolve(name, at)
+	if err != nil {
+		return &domain.CommandError{Code: domain.CodeInvalid, Field: "symbol", Message: err.Error()}
+	}
+	r.Exchange, r.Symbol = in.Exchange, in.Symbol
+	return nil
+}
+
 // PlaceOrder places a manual order for an account that is trading: the
 // intent is recorded before the broker is called.
 func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (OrderResult, error) {
+	if err := e.resolveSymbol(&r, e.cfg.Now()); err != nil {
+		return OrderResult{}, err
+	}
 	if err := r.normalise(); err != nil {
 		return OrderResult{}, err
 	}
@@ -242,7 +264,7 @@ func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (Order
 		return res, nil
 	}
 	c := e.controlLocked(r.Account)
-	if err := canTrade(c); err != nil {
+	if err := e.canTradeLocked(c); err != nil {
 		return OrderResult{}, err
 	}
 	in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: r.Account, Mode: c.Mode,
@@ -426,6 +448,7 @@ func (e *Engine) onTick(ctx context.Context, t domain.Tick) {
 	defer e.mu.Unlock()
 	defer e.observeTickLocked(ctx, t)
 	defer e.runStrategiesLocked(ctx, t)
+	defer e.retryFlattenLocked(ctx, t)
 	keys := make([]brokerKey, 0, len(e.brokers))
 	for k := range e.brokers {
 		keys = append(keys, k)
@@ -533,6 +556,9 @@ func (e *Engine) ModifyOrder(ctx context.Context, a Actor, orderID string, ch do
 	if !o.open() {
 		return OrderResult{}, &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf("order %s is %s", orderID, o.status)}
 	}
+	if err := e.reconGateLocked(o.intent.Account); err != nil {
+		return OrderResult{}, err
+	}
 	ev := domain.OrderModified{OrderID: orderID, Quantity: ch.Quantity, Price: ch.Price, TriggerPrice: ch.TriggerPrice, Type: ch.Type, By: a.User}
 	if err := ev.Validate(); err != nil {
 		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
@@ -583,7 +609,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		if err == nil {
 			md := eventstore.Metadata{Account: o.intent.Account, Source: "recovery", CorrelationID: o.intent.SignalID}
 			if o.status == orderIntent {
-				if cerr := canTrade(e.controlLocked(o.intent.Account)); cerr != nil {
+				if cerr := e.canTradeLocked(e.controlLocked(o.intent.Account)); cerr != nil {
 					// Fail closed: the account may not trade any more.
 					err = e.append(ctx, domain.OrderStream(id), "", md, domain.OrderRejected{OrderID: id, Code: "not_submitted",
 						Reason: "recorded before a stop and never sent; not sent now: " + cerr.Error()})

@@ -117,6 +117,9 @@ func (e *Engine) submitLocked(ctx context.Context, a Actor, r SignalRequest, rai
 	}
 	req := OrderRequest{Account: r.Account, Exchange: r.Exchange, Symbol: r.Symbol, Side: r.Side, Quantity: r.Quantity,
 		Type: r.OrderType, Price: r.Price, Product: r.Product}
+	if err := e.resolveSymbol(&req, raisedAt); err != nil {
+		return SignalResult{}, err
+	}
 	if err := req.normalise(); err != nil {
 		return SignalResult{}, err
 	}
@@ -149,7 +152,7 @@ func (e *Engine) decideLocked(ctx context.Context, s *signalState, req OrderRequ
 		return e.append(ctx, stream, s.raised.SignalID, md, domain.SignalRejected{SignalID: s.raised.SignalID, Rule: rule, Reason: reason})
 	}
 	c := e.controlLocked(req.Account)
-	if err := canTrade(c); err != nil {
+	if err := e.canTradeLocked(c); err != nil {
 		ce := err.(*domain.CommandError)
 		rule := ce.Rule
 		if rule == "" {

@@ -65,6 +65,9 @@ type AccountControl struct {
 	LastChange ControlChangeRef  `json:"last_change"`
 	Changes    int64             `json:"changes"`  // control events folded for the account
 	Position   uint64            `json:"position"` // of the last one
+	// Reconciliation is the account's last check against its broker and
+	// the differences that still block trading (reconcile-<account>).
+	Reconciliation domain.Reconciliation `json:"reconciliation"`
 }
 
 type controlState struct {
@@ -73,7 +76,9 @@ type controlState struct {
 }
 
 // Control folds the control family (domain/control.go) into each account's
-// trading state, mode, strategies, risk limits and kill switch.
+// trading state, mode, strategies, risk limits and kill switch, and the
+// reconciliation family (domain/reconcile.go) into its reconciliation
+// status.
 type Control struct {
 	state[controlState]
 	reg *codec.Registry
@@ -88,15 +93,30 @@ func NewControl(reg *codec.Registry) *Control {
 func (*Control) Name() string { return "control" }
 
 // Version implements Projection.
-func (*Control) Version() int { return 1 }
+func (*Control) Version() int { return 2 }
 
 var controlTypes = []string{domain.TypeTradingStarted, domain.TypeTradingPaused, domain.TypeTradingResumed,
 	domain.TypeTradingStopped, domain.TypeModeChanged, domain.TypeStrategyEnabled, domain.TypeStrategyDisabled,
 	domain.TypeRiskLimitsChanged, domain.TypeKillSwitchTriggered, domain.TypeKillSwitchReset}
 
-// Filter implements Projection.
+var reconcileTypes = []string{domain.TypeBrokerSnapshotObserved, domain.TypeReconciliationDiffFound, domain.TypePositionAdopted}
+
+// Filter implements Projection: the control and reconciliation types (each
+// folded from its own streams only).
 func (*Control) Filter() eventstore.Filter {
-	return eventstore.Filter{StreamPrefix: "control-", Types: slices.Clone(controlTypes)}
+	return eventstore.Filter{Types: slices.Concat(controlTypes, reconcileTypes)}
+}
+
+// folds reports whether the control projection folds an event of typ in
+// stream.
+func folds(stream, typ string) bool {
+	switch {
+	case strings.HasPrefix(stream, "control-"):
+		return slices.Contains(controlTypes, typ)
+	case strings.HasPrefix(stream, "reconcile-"):
+		return slices.Contains(reconcileTypes, typ)
+	}
+	return false
 }
 
 // Apply implements Projection.
@@ -105,7 +125,7 @@ func (c *Control) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 	defer c.mu.Unlock()
 	for i := range evs {
 		ev := &evs[i]
-		if !slices.Contains(controlTypes, ev.Type) || !strings.HasPrefix(ev.Stream, "control-") {
+		if !folds(ev.Stream, ev.Type) {
 			continue
 		}
 		de, err := c.reg.Decode(ev)
@@ -121,7 +141,8 @@ func (c *Control) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 func (c *Control) account(name string) *AccountControl {
 	a := c.st.Accounts[name]
 	if a == nil {
-		a = &AccountControl{Account: name, State: StateStopped, Mode: domain.Paper, Strategies: []EnabledStrategy{}}
+		a = &AccountControl{Account: name, State: StateStopped, Mode: domain.Paper, Strategies: []EnabledStrategy{},
+			Reconciliation: domain.Reconciliation{Diffs: []domain.ReconciliationDiffFound{}}}
 		c.st.Accounts[name] = a
 	}
 	return a
@@ -131,6 +152,15 @@ func (c *Control) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 	pos, at := uint64(ev.Position), ev.RecordedAt.UTC()
 	var acct, by, why string
 	switch e := de.(type) {
+	case domain.BrokerSnapshotObserved:
+		c.account(e.Account).Reconciliation.Evolve(e)
+		return
+	case domain.ReconciliationDiffFound:
+		c.account(e.Account).Reconciliation.Evolve(e)
+		return
+	case domain.PositionAdopted:
+		c.account(e.Account).Reconciliation.Evolve(e)
+		return
 	case domain.TradingStarted:
 		acct, by, why = e.Account, e.By, e.Reason
 		c.account(acct).State = StateRunning
@@ -193,6 +223,7 @@ func (c *Control) UnmarshalState(b []byte) error {
 			if a.Strategies == nil {
 				a.Strategies = []EnabledStrategy{}
 			}
+			a.Reconciliation = a.Reconciliation.Clone()
 		}
 		return nil
 	})
@@ -210,6 +241,7 @@ func (c *Control) List(accounts []string) ([]AccountControl, eventstore.Position
 		}
 		cp := *a
 		cp.Strategies = slices.Clone(a.Strategies)
+		cp.Reconciliation = a.Reconciliation.Clone()
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b AccountControl) int { return strings.Compare(a.Account, b.Account) })

@@ -1,15 +1,18 @@
 // Package sim is a deterministic, seeded simulator of the NSE market-data
-// feed: the NIFTY 50 and NIFTY BANK spot indices (exchange NSE) and their
-// current-month index futures (exchange NFO), for paper trading, demos and
-// load tests without a broker connection.
+// feed: the NIFTY 50 and NIFTY BANK spot indices (exchange NSE), their
+// current-month index futures (exchange NFO) and, when Config.Options is
+// set, NIFTY weekly and BANKNIFTY monthly option chains (NFO), for paper
+// trading, demos and load tests without a broker connection.
 //
 // Contract:
 //
-//   - Determinism: a Feed built from the same Seed, Start, Interval and
-//     Calendar produces the identical tick sequence on every Run, whatever
-//     the Speed, BatchSize or wall clock (Limit only truncates it). All
-//     randomness comes from a PCG generator seeded with Seed; there is no
-//     global state and no map iteration.
+//   - Determinism: a Feed built from the same Seed, Start, Interval,
+//     Calendar and option settings produces the identical tick sequence on
+//     every Run, whatever the Speed, BatchSize or wall clock (Limit only
+//     truncates it). All randomness comes from PCG generators seeded with
+//     Seed; there is no global state and no map iteration. Options draw
+//     from their own generator, so the index and futures ticks are the
+//     same with and without them.
 //   - Simulated time runs only inside NSE normal-market sessions
 //     (09:15 <= t < 15:30 IST on trading days of the Calendar). A round that
 //     would fall at or after the close jumps straight to the next session
@@ -23,6 +26,22 @@
 //     the lot size, a cumulative Volume that resets at each session open and
 //     a slowly varying OI. Futures roll to the next month's contract at the
 //     first session after the expiry close.
+//   - Options (Config.Options): after the four, each round ticks options of
+//     the contracts chosen at the session open from Master(open) (so
+//     tradingsymbols, tokens, lots and expiries agree with it): the nearest
+//     OptionExpiries expiries of each underlying (NIFTY weeklies, the
+//     month's last one being the monthly; BANKNIFTY monthlies), the listed
+//     strikes within OptionStrikes of the ATM strike at the open, calls
+//     then puts by ascending strike. Each option ticks in a round with a
+//     chance that falls from 1 at the money to 1/4 ten strikes away (every
+//     one in a session's first round). Premiums are Black-Scholes
+//     (domain.OptionInputs, rate RiskFreeRate, no dividend) at SmileVol off
+//     the round's index level, time to 15:30 IST of the expiry day in
+//     calendar days. Quotes: a 1–3 tick spread (wider for premiums over
+//     400 rupees) around the premium, bid at least 0.05, LTP at the bid,
+//     the ask or the middle, quantities in lots, cumulative Volume per
+//     session, OI carried across sessions. With OptionGreeks the tick
+//     carries the model's Greeks (IV = the smile volatility) as a vendor's.
 //   - Pacing: at Speed 0 ticks are generated as fast as possible and handed
 //     to emit in batches of BatchSize; Sleep is never called. At Speed > 0
 //     each round is emitted on its own when it is due:
@@ -34,6 +53,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +84,7 @@ const (
 	carryRate                  = 0.065   // annual cost of carry of the futures
 	futNoise                   = 0.00002 // relative std-dev of the futures' independent noise
 	tradingYear                = 252 * (6*time.Hour + 15*time.Minute)
-	ticksPerRound              = 4
+	ticksPerRound              = 4    // without options
 	startJitter                = 0.02 // start levels are the base ±2 %, by seed
 )
 
@@ -105,6 +125,21 @@ type Config struct {
 	// Logger receives debug logs (session starts, contract rolls). Nil
 	// means no logging.
 	Logger *slog.Logger
+	// Options adds the option chains (see the package documentation).
+	// Off by default: the feed ticks only indices and futures.
+	Options bool
+	// OptionStrikes is the number of strikes ticked each side of the ATM
+	// strike of every option expiry, chosen at each session open. Zero
+	// means DefaultOptionStrikes; at most MaxOptionStrikes.
+	OptionStrikes int
+	// OptionExpiries is the number of option expiries ticked per
+	// underlying, nearest first (NIFTY lists 4 weeklies, BANKNIFTY 2
+	// monthlies). Zero means DefaultOptionExpiries; at most
+	// MaxOptionExpiries.
+	OptionExpiries int
+	// OptionGreeks attaches the simulator's own Greeks to option ticks
+	// (domain.Tick.Greeks), as a vendor such as TrueData sends them.
+	OptionGreeks bool
 }
 
 // Instrument describes one simulated instrument.
@@ -126,13 +161,14 @@ type underlying struct {
 	level      float64 // typical index level in rupees
 	vol        float64 // annualised volatility
 	oi         float64 // typical futures open interest, in units
+	optLots    float64 // typical open interest of an at-the-money option, in lots
 }
 
 // underlyings returns the simulated indices, in tick order.
 func underlyings() [2]underlying {
 	return [2]underlying{
-		{index: "NIFTY 50", indexToken: 256265, root: "NIFTY", lot: 65, level: 26000, vol: 0.13, oi: 1.2e7},
-		{index: "NIFTY BANK", indexToken: 260105, root: "BANKNIFTY", lot: 30, level: 59000, vol: 0.16, oi: 2.4e6},
+		{index: "NIFTY 50", indexToken: 256265, root: "NIFTY", lot: 65, level: 26000, vol: 0.13, oi: 1.2e7, optLots: 40000},
+		{index: "NIFTY BANK", indexToken: 260105, root: "BANKNIFTY", lot: 30, level: 59000, vol: 0.16, oi: 2.4e6, optLots: 15000},
 	}
 }
 
@@ -149,6 +185,11 @@ type Feed struct {
 	sleep     func(ctx context.Context, d time.Duration) error
 	limit     int64
 	log       *slog.Logger
+
+	options     bool
+	optStrikes  int
+	optExpiries int
+	optGreeks   bool
 }
 
 // New validates cfg, applies defaults and returns a Feed. It reports every
@@ -167,6 +208,12 @@ func New(cfg Config) (*Feed, error) {
 	if cfg.Limit < 0 {
 		errs = append(errs, fmt.Errorf("limit must be >= 0 (0 = no limit), got %d", cfg.Limit))
 	}
+	if cfg.OptionStrikes < 0 || cfg.OptionStrikes > MaxOptionStrikes {
+		errs = append(errs, fmt.Errorf("option strikes must be between 0 (default %d) and %d, got %d", DefaultOptionStrikes, MaxOptionStrikes, cfg.OptionStrikes))
+	}
+	if cfg.OptionExpiries < 0 || cfg.OptionExpiries > MaxOptionExpiries {
+		errs = append(errs, fmt.Errorf("option expiries must be between 0 (default %d) and %d, got %d", DefaultOptionExpiries, MaxOptionExpiries, cfg.OptionExpiries))
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("sim: invalid config: %w", errors.Join(errs...))
 	}
@@ -181,6 +228,11 @@ func New(cfg Config) (*Feed, error) {
 		sleep:     cfg.Sleep,
 		limit:     cfg.Limit,
 		log:       cfg.Logger,
+
+		options:     cfg.Options,
+		optStrikes:  cmp.Or(cfg.OptionStrikes, DefaultOptionStrikes),
+		optExpiries: cmp.Or(cfg.OptionExpiries, DefaultOptionExpiries),
+		optGreeks:   cfg.OptionGreeks,
 	}
 	if f.interval == 0 {
 		f.interval = DefaultInterval
@@ -233,7 +285,8 @@ func (f *Feed) Start() time.Time { return f.start }
 
 // Instruments returns what the feed simulates at t, in tick order: each
 // index followed by its current-month future (the contract
-// Calendar.FutureExpiryOn(t)).
+// Calendar.FutureExpiryOn(t)). The options, when on, depend on the index
+// levels at the session open; Master lists every one the feed can tick.
 func (f *Feed) Instruments(t time.Time) []Instrument {
 	us := underlyings()
 	out := make([]Instrument, 0, 2*len(us))
@@ -278,12 +331,19 @@ type run struct {
 	f    *Feed
 	rng  *rand.Rand
 	legs [2]leg
-	buf  [ticksPerRound]domain.Tick
+	buf  []domain.Tick // the current round's ticks
+
+	orng  *rand.Rand // options' random stream; nil without options
+	opts  []optLeg   // the session's options, in tick order
+	first bool       // the next round is the session's first
 }
 
 func (f *Feed) newRun() *run {
 	seed := uint64(f.seed)
-	r := &run{f: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	r := &run{f: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), buf: make([]domain.Tick, 0, ticksPerRound)}
+	if f.options {
+		r.orng = newOptionRNG(f.seed)
+	}
 	dt := float64(f.interval) / float64(tradingYear)
 	for i, u := range underlyings() {
 		level := u.level * (1 + startJitter*(2*r.rng.Float64()-1))
@@ -300,8 +360,10 @@ func (f *Feed) newRun() *run {
 	return r
 }
 
-// beginSession resets day volumes and rolls futures whose contract expired.
-func (r *run) beginSession(open time.Time) {
+// beginSession resets day volumes, rolls futures whose contract expired
+// and chooses the session's options.
+func (r *run) beginSession(open time.Time) error {
+	r.first = true
 	exp := r.f.cal.FutureExpiryOn(open)
 	for i := range r.legs {
 		l := &r.legs[i]
@@ -314,6 +376,27 @@ func (r *run) beginSession(open time.Time) {
 		}
 	}
 	r.f.log.Debug("sim: session open", "at", open)
+	if r.orng == nil {
+		return nil
+	}
+	var spots [2]domain.Price
+	for i := range r.legs {
+		spots[i] = toPrice(math.Exp(r.legs[i].logS))
+	}
+	prev := make(map[string]int64, len(r.opts))
+	for _, o := range r.opts {
+		prev[o.symbol] = o.oi
+	}
+	opts, err := r.optionUniverse(open, spots, prev)
+	if err != nil {
+		return err
+	}
+	r.opts = opts
+	if need := ticksPerRound + len(opts); cap(r.buf) < need {
+		r.buf = make([]domain.Tick, 0, need)
+	}
+	r.f.log.Debug("sim: options", "count", len(opts), "nifty", spots[0], "banknifty", spots[1])
+	return nil
 }
 
 // byteOf returns byte k (0 = least significant) of bits.
@@ -328,6 +411,7 @@ func toPrice(rupees float64) domain.Price {
 // ticks at simulated instant now.
 func (r *run) round(now time.Time) {
 	rng := r.rng
+	r.buf = r.buf[:ticksPerRound]
 	for i := range r.legs {
 		l := &r.legs[i]
 		l.logS += l.drift + l.sigma*rng.NormFloat64()
@@ -366,6 +450,10 @@ func (r *run) round(now time.Time) {
 			OI:           l.oi,
 		}
 	}
+	if r.orng != nil {
+		r.optionTicks(now, r.first)
+		r.first = false
+	}
 }
 
 // Run simulates from Start and hands ticks to emit until ctx is done, Limit
@@ -373,13 +461,16 @@ func (r *run) round(now time.Time) {
 //
 // It returns nil when ctx is cancelled (at Speed 0 the partial batch not yet
 // emitted is dropped) or when Limit is reached (after emitting the final
-// partial batch). Otherwise it returns the first error from emit, wrapped;
-// an emit error that is ctx's own error after cancellation counts as
-// cancellation. emit must not retain the slice after it returns.
+// partial batch). Otherwise it returns the first error from emit, wrapped
+// (an emit error that is ctx's own error after cancellation counts as
+// cancellation), or, with options, a failure to build a session's master. emit must not retain the slice after it returns.
 func (f *Feed) Run(ctx context.Context, emit func(ctx context.Context, ticks []domain.Tick) error) error {
 	r := f.newRun()
 	paced := f.speed > 0
 	capacity := ticksPerRound
+	if f.options {
+		capacity += f.maxOptions()
+	}
 	if !paced {
 		capacity = f.batchSize
 		if f.limit > 0 && f.limit < int64(capacity) {
@@ -406,7 +497,9 @@ func (f *Feed) Run(ctx context.Context, emit func(ctx context.Context, ticks []d
 
 	now := f.start
 	closeAt := f.cal.SessionClose(now)
-	r.beginSession(now)
+	if err := r.beginSession(now); err != nil {
+		return err
+	}
 	var elapsed time.Duration // in-session simulated time since Start
 	var wallStart time.Time
 	if paced {
@@ -435,7 +528,7 @@ func (f *Feed) Run(ctx context.Context, emit func(ctx context.Context, ticks []d
 		}
 
 		r.round(now)
-		n := int64(ticksPerRound)
+		n := int64(len(r.buf))
 		if f.limit > 0 {
 			n = min(n, f.limit-sent)
 		}
@@ -466,7 +559,9 @@ func (f *Feed) Run(ctx context.Context, emit func(ctx context.Context, ticks []d
 		elapsed += closeAt.Sub(now)
 		now = f.cal.NextSessionOpen(closeAt)
 		closeAt = f.cal.SessionClose(now)
-		r.beginSession(now)
+		if err := r.beginSession(now); err != nil {
+			return err
+		}
 	}
 }
 

@@ -62,7 +62,9 @@ func algoautoBinary(tb testing.TB) string {
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "algoauto")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		// Generous: with a cold build cache this compiles every dependency
+		// without -race, on a machine busy with other test binaries.
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, goBin, "build", "-o", binary.path, ".").CombinedOutput()
 		if err != nil {
@@ -90,7 +92,7 @@ func runChecked(tb testing.TB, args ...string) result {
 		return runCLI(tb, "", args...)
 	}
 	bin := algoautoBinary(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = cleanEnv()

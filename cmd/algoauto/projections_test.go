@@ -51,8 +51,8 @@ func TestProjectionsRebuild(t *testing.T) {
 		return ls
 	}
 	first := parse(runCLI(t, "", "--store", dir, "projections", "rebuild").must(t).stdout)
-	if len(first) != 7 || first[0].Name != "quotes" || first[1].Name != "positions" || first[2].Name != "orders" || first[3].Name != "signals" ||
-		first[4].Name != "pnl" || first[5].Name != "control" || first[6].Name != "providers" || first[0].Position != 50 || len(first[0].Hash) != 64 {
+	if len(first) != 8 || first[0].Name != "quotes" || first[1].Name != "positions" || first[2].Name != "orders" || first[3].Name != "signals" ||
+		first[4].Name != "pnl" || first[5].Name != "control" || first[6].Name != "providers" || first[7].Name != "options" || first[0].Position != 50 || len(first[0].Hash) != 64 {
 		t.Fatalf("rebuild: %+v", first)
 	}
 	for _, n := range []string{"quotes", "positions"} {

@@ -160,6 +160,7 @@ func readModels(reg *codec.Registry) []projections.Factory {
 		func() projections.Projection { return projections.NewPnL(reg, projections.PnLConfig{}) },
 		func() projections.Projection { return projections.NewControl(reg) },
 		func() projections.Projection { return projections.NewProviders(reg) },
+		func() projections.Projection { return projections.NewOptions(projections.OptionsConfig{}) },
 	}
 }
 

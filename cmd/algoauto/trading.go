@@ -22,8 +22,9 @@ import (
 // (rebuilt from the log's order events), the simulator's instruments master
 // for the risk gate when the feed is the simulator, and live trading
 // refused until a live broker is configured. It folds the log, settles the
-// orders a previous run left in flight, and follows the log until ctx
-// ends; done reports Run's end.
+// orders a previous run left in flight, checks every account against its
+// broker (trading stays blocked on one that differs), and follows the log
+// until ctx ends; done reports Run's end.
 func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed *sim.Feed, algoID string, log *slog.Logger) (*engine.Engine, <-chan error, error) {
 	var master *instruments.Master
 	if feed != nil {
@@ -67,6 +68,7 @@ func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed
 	if master != nil {
 		cfg.Instrument = func(exchange, symbol string) (domain.Instrument, bool) { return master.Lookup(exchange + ":" + symbol) }
 		cfg.StrategyEnv = strategyEnv{master}
+		cfg.Resolve = master.ResolveAt
 	} else {
 		cfg.StrategyEnv = strategyEnv{}
 	}
@@ -77,6 +79,10 @@ func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed
 	}
 	if err := eng.Recover(ctx); err != nil {
 		log.Error("settling orders left in flight failed; they stay open until looked up again", "err", err)
+	}
+	// Safe restart: no account trades until its view matches its broker's.
+	if err := eng.ReconcileAll(ctx); err != nil {
+		log.Error("reconciliation could not be recorded; those accounts stay blocked until checked again", "err", err)
 	}
 	log.Info("engine loaded", "took", time.Since(start).Round(time.Millisecond))
 	done := make(chan error, 1)

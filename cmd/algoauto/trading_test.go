@@ -21,14 +21,19 @@ func TestServePaperTrading(t *testing.T) {
 	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
 		"--sim-start", "2026-11-20T09:15:00+05:30")
 	waitReady(t, base)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	call := adminCaller(t, ctx, base)
 	poll := func(what string, cond func() bool) {
 		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
 		for !cond() {
-			if ctx.Err() != nil {
-				t.Fatalf("timed out waiting for %s", what)
+			if time.Now().After(deadline) {
+				_, o := call("GET", "/api/v1/orders?account=paper-admin", nil)
+				_, q := call("GET", "/api/v1/market-data/quote/NFO:NIFTY26NOVFUT", nil)
+				_, r := call("GET", "/api/v1/events?stream=risk-paper-admin", nil)
+				_, c := call("GET", "/api/v1/events?stream=control-paper-admin", nil)
+				t.Fatalf("timed out waiting for %s\norders %s\nquote %s\nrisk %s\ncontrol %s", what, o, q, r, c)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -1,0 +1,480 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/algoauto/algoauto/adapters/paper"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine"
+	"github.com/algoauto/algoauto/eventstore"
+)
+
+// reportingBroker is the fake broker with a memory of what it holds: its
+// orders as placed, positions from their fills plus positions and orders
+// made outside the engine, and an outage switch for Orders and Positions.
+type reportingBroker struct {
+	*fakeBroker
+	mu          sync.Mutex
+	extra       []domain.BrokerPosition
+	extraOrders []domain.BrokerOrder
+	down        error
+}
+
+func newReportingBroker(b *fakeBroker) *reportingBroker { return &reportingBroker{fakeBroker: b} }
+
+func (b *reportingBroker) set(f func(b *reportingBroker)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(b)
+}
+
+func (b *reportingBroker) Orders(ctx context.Context) ([]domain.BrokerOrder, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down != nil {
+		return nil, b.down
+	}
+	b.fakeBroker.mu.Lock()
+	defer b.fakeBroker.mu.Unlock()
+	out := slices.Clone(b.extraOrders)
+	for _, o := range b.fakeBroker.orders {
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(x, y domain.BrokerOrder) int { return compare(x.ClientOrderID, y.ClientOrderID) })
+	return out, nil
+}
+
+func (b *reportingBroker) Positions(ctx context.Context) ([]domain.BrokerPosition, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down != nil {
+		return nil, b.down
+	}
+	b.fakeBroker.mu.Lock()
+	defer b.fakeBroker.mu.Unlock()
+	out := slices.Clone(b.extra)
+	for _, o := range b.fakeBroker.orders {
+		if o.FilledQty == 0 {
+			continue
+		}
+		q := o.FilledQty
+		if o.Side == domain.Sell {
+			q = -q
+		}
+		out = append(out, domain.BrokerPosition{Account: o.Account, Exchange: o.Exchange, Symbol: o.Symbol, Product: o.Product, Quantity: q})
+	}
+	return out, nil
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// engineWith starts a fresh engine over the rig's log with broker b for
+// every account, as a restart would.
+func (r *rig) engineWith(b engine.Broker) *engine.Engine {
+	r.t.Helper()
+	e := engine.New(r.st, r.reg, engine.Config{Now: r.clock.Now,
+		BrokerFor: func(string, domain.Mode) (engine.Broker, error) { return b, nil }})
+	if err := e.Load(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	return e
+}
+
+func rule(err error) string {
+	var ce *domain.CommandError
+	if errors.As(err, &ce) {
+		return ce.Rule
+	}
+	return ""
+}
+
+const niftyFut = "NFO:NIFTY26DECFUT"
+
+// TestReconcileUnknownPosition: the broker holds a position the log does
+// not know. The check records it, trading is refused with the rule
+// reconciliation until an admin adopts the position, which then counts as
+// the engine's own, also after a restart, with no new difference.
+func TestReconcileUnknownPosition(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	rb.set(func(b *reportingBroker) {
+		b.extra = []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Product: domain.NRML,
+			Quantity: 65, AvgPrice: domain.Rupees(23950)}}
+	})
+	if err := e.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{domain.TypeBrokerSnapshotObserved, domain.TypeReconciliationDiffFound}
+	if got := r.streamTypes(domain.ReconcileStream("paper-asha")); !slices.Equal(got, want) {
+		t.Fatalf("reconcile stream %v, want %v", got, want)
+	}
+	st := e.Control("paper-asha")
+	rec := st.Reconciliation
+	if !rec.Blocked || len(rec.Diffs) != 1 {
+		t.Fatalf("after the check: %+v", rec)
+	}
+	if d := rec.Diffs[0]; d.Kind != domain.DiffPositionMismatch || d.Instrument != niftyFut || d.Product != domain.NRML || d.Ours != 0 || d.Theirs != 65 {
+		t.Fatalf("difference %+v", d)
+	}
+
+	// Blocked: orders, signals, modifications and start are refused.
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); code(err) != domain.CodeRefused || rule(err) != "reconciliation" {
+		t.Fatalf("order while blocked: %v", err)
+	}
+	sig, err := e.Submit(ctx, trader, engine.SignalRequest{Source: "n8n", IdempotencyKey: "a1", Account: "paper-asha", Symbol: niftyFut,
+		Side: domain.Buy, Quantity: 65})
+	if err != nil || sig.Status != engine.SignalRejected || sig.Rule != "reconciliation" {
+		t.Fatalf("signal while blocked: %+v %v", sig, err)
+	}
+	if _, err := e.Command(ctx, trader, "paper-asha", engine.CmdStart, "", false); rule(err) != "reconciliation" {
+		t.Fatalf("start while blocked: %v", err)
+	}
+	if orders, _ := r.broker.count(); orders != 0 {
+		t.Fatalf("the broker got %d orders while blocked", orders)
+	}
+
+	// Adoption: an admin, the confirmation, a reason, an instrument that
+	// differs.
+	adopt := engine.AdoptRequest{Account: "paper-asha", Instrument: niftyFut, Confirm: "ADOPT", Reason: "bought by hand in Kite"}
+	for _, c := range []struct {
+		name string
+		a    engine.Actor
+		req  func(engine.AdoptRequest) engine.AdoptRequest
+		code string
+	}{
+		{"trader", trader, func(q engine.AdoptRequest) engine.AdoptRequest { return q }, domain.CodeForbidden},
+		{"wrong confirm", admin, func(q engine.AdoptRequest) engine.AdoptRequest { q.Confirm = "adopt"; return q }, domain.CodeInvalid},
+		{"no reason", admin, func(q engine.AdoptRequest) engine.AdoptRequest { q.Reason = " "; return q }, domain.CodeInvalid},
+		{"no difference", admin, func(q engine.AdoptRequest) engine.AdoptRequest { q.Instrument = "NFO:BANKNIFTY26DECFUT"; return q }, domain.CodeConflict},
+	} {
+		if _, err := e.AdoptPosition(ctx, c.a, c.req(adopt)); code(err) != c.code {
+			t.Fatalf("adopt, %s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	if e.Control("paper-asha").Reconciliation.Adopted != 0 {
+		t.Fatal("a refused adoption adopted")
+	}
+	st, err = e.AdoptPosition(ctx, admin, engine.AdoptRequest{Account: "paper-asha", Instrument: "NIFTY26DECFUT", Confirm: "ADOPT", Reason: "bought by hand in Kite"})
+	if err != nil || st.Reconciliation.Blocked || len(st.Reconciliation.Diffs) != 0 || st.Reconciliation.Adopted != 1 {
+		t.Fatalf("adopt: %+v %v", st.Reconciliation, err)
+	}
+	if q, bq := engine.Position(e, "paper-asha", niftyFut); q != 65 || bq != 65 {
+		t.Fatalf("after adoption the engine holds %d (book %d), want 65", q, bq)
+	}
+	res, err := e.PlaceOrder(ctx, trader, buy(65))
+	if err != nil || res.Status != "open" {
+		t.Fatalf("order after adoption: %+v %v", res, err)
+	}
+
+	// A restart: the adoption is folded from the log, the check finds
+	// nothing new, and flattening sells what was adopted.
+	e2 := r.engineWith(rb)
+	if q, _ := engine.Position(e2, "paper-asha", niftyFut); q != 65 {
+		t.Fatalf("after restart the engine holds %d, want 65", q)
+	}
+	if err := e2.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec := e2.Control("paper-asha").Reconciliation; rec.Blocked || len(rec.Diffs) != 0 || rec.Adopted != 1 || !rec.Checked {
+		t.Fatalf("after restart: %+v", rec)
+	}
+	types := r.streamTypes(domain.ReconcileStream("paper-asha"))
+	if got := types[len(types)-1]; got != domain.TypeBrokerSnapshotObserved {
+		t.Fatalf("after restart the check appended %v", types)
+	}
+	if _, err := e2.Command(ctx, trader, "paper-asha", engine.CmdStop, "end of day", true); err != nil {
+		t.Fatal(err)
+	}
+	sells := 0
+	r.broker.mu.Lock()
+	for _, o := range r.broker.orders {
+		if o.Side == domain.Sell {
+			sells++
+			if o.Quantity != 65 || o.Symbol != "NIFTY26DECFUT" {
+				t.Errorf("flattening order %+v, want a sell of the 65 adopted", o)
+			}
+		}
+	}
+	r.broker.mu.Unlock()
+	if sells != 1 {
+		t.Fatalf("%d flattening sells, want 1", sells)
+	}
+}
+
+// TestReconcileBrokerUnavailable: a broker that cannot be asked is not a
+// flat account: the account stays blocked (also across a restart, from the
+// log) until a later check succeeds.
+func TestReconcileBrokerUnavailable(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	rb.set(func(b *reportingBroker) { b.down = errors.New("positions: 503 service unavailable") })
+	rec, err := e.Reconcile(ctx, "paper-asha")
+	if err != nil || !rec.Blocked || len(rec.Diffs) != 1 || rec.Diffs[0].Kind != domain.DiffBrokerUnavailable {
+		t.Fatalf("check with the broker down: %+v %v", rec, err)
+	}
+	evs, err := r.st.ReadStream(ctx, domain.ReconcileStream("paper-asha"), eventstore.ReadStreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.reg.Decode(&evs[0])
+	if err != nil || snap.(domain.BrokerSnapshotObserved).Error == "" {
+		t.Fatalf("snapshot %+v %v: want the broker's error", snap, err)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order with the broker down: %v", err)
+	}
+	if _, err := e.AdoptPosition(ctx, admin, engine.AdoptRequest{Account: "paper-asha", Instrument: niftyFut, Confirm: "ADOPT", Reason: "x"}); code(err) != domain.CodeConflict {
+		t.Fatalf("adopt with no broker view: %v", err)
+	}
+	// Replay: a restart folds the block from the log before any check.
+	e2 := r.engineWith(rb)
+	if rec := e2.Control("paper-asha").Reconciliation; !rec.Blocked {
+		t.Fatalf("after restart: %+v", rec)
+	}
+	if _, err := e2.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order after restart: %v", err)
+	}
+	// Still down: still blocked. Back: a check (admin only) clears it.
+	if rec, _ := e2.Reconcile(ctx, "paper-asha"); !rec.Blocked {
+		t.Fatalf("second check with the broker down: %+v", rec)
+	}
+	rb.set(func(b *reportingBroker) { b.down = nil })
+	if _, err := e2.CheckReconciliation(ctx, trader, "paper-asha"); code(err) != domain.CodeForbidden {
+		t.Fatalf("a trader checks: %v", err)
+	}
+	st, err := e2.CheckReconciliation(ctx, admin, "paper-asha")
+	if err != nil || st.Reconciliation.Blocked || len(st.Reconciliation.Diffs) != 0 {
+		t.Fatalf("check with the broker back: %+v %v", st.Reconciliation, err)
+	}
+	if _, err := e2.PlaceOrder(ctx, trader, buy(65)); err != nil {
+		t.Fatalf("order after a clean check: %v", err)
+	}
+}
+
+// TestReconcileOrders: an order the broker has and the engine does not
+// blocks until it is gone at the broker (adoption is refused); an engine
+// order the broker lost is closed by adoption.
+func TestReconcileOrders(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	res, err := e.PlaceOrder(ctx, trader, buy(65))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := domain.BrokerOrder{BrokerOrderID: "K9", Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Side: domain.Sell,
+		Type: domain.Limit, Product: domain.NRML, Quantity: 65, Price: domain.Rupees(24100), Status: domain.BrokerOpen}
+	rb.set(func(b *reportingBroker) { b.extraOrders = []domain.BrokerOrder{stray} })
+	r.broker.mu.Lock()
+	delete(r.broker.orders, res.ClientOrderID) // the broker lost the engine's order
+	r.broker.mu.Unlock()
+	rec, err := e.Reconcile(ctx, "paper-asha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := make([]string, len(rec.Diffs))
+	for i, d := range rec.Diffs {
+		kinds[i] = d.Kind
+	}
+	if want := []string{domain.DiffUnknownBrokerOrder, domain.DiffMissingOrder}; !slices.Equal(kinds, want) {
+		t.Fatalf("differences %v, want %v: %+v", kinds, want, rec.Diffs)
+	}
+	adopt := engine.AdoptRequest{Account: "paper-asha", Instrument: niftyFut, Confirm: "ADOPT", Reason: "lost order"}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); code(err) != domain.CodeConflict {
+		t.Fatalf("adopt with an unknown live order at the broker: %v", err)
+	}
+	stray.Status = domain.BrokerCancelled // cancelled at the broker by hand
+	rb.set(func(b *reportingBroker) { b.extraOrders = []domain.BrokerOrder{stray} })
+	st, err := e.AdoptPosition(ctx, admin, adopt)
+	if err != nil || st.Reconciliation.Blocked || st.OpenOrders != 0 {
+		t.Fatalf("adopt: %+v %v", st, err)
+	}
+	types := r.streamTypes(domain.OrderStream(res.OrderID))
+	if types[len(types)-1] != domain.TypeOrderCancelled {
+		t.Fatalf("the lost order: %v, want it cancelled", types)
+	}
+	if rec, _ := e.Reconcile(ctx, "paper-asha"); rec.Blocked {
+		t.Fatalf("check after the adoption: %+v", rec.Diffs)
+	}
+}
+
+// TestReconcilePaperRestartAgrees: paper brokers rebuilt from the log agree
+// with the engine after fills, partial fills, resting and cancelled
+// orders: no difference, trading allowed.
+func TestReconcilePaperRestartAgrees(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	r.tick("BANKNIFTY26DECFUT", domain.Rupees(52000))
+	// boot starts an engine whose paper brokers are rebuilt from the log,
+	// as cmd/algoauto does.
+	boot := func() (*engine.Engine, func()) {
+		var e *engine.Engine
+		e = engine.New(r.st, r.reg, engine.Config{Now: r.clock.Now,
+			BrokerFor: func(account string, mode domain.Mode) (engine.Broker, error) {
+				h := fnv.New64a()
+				h.Write([]byte(account))
+				b, err := paper.New(paper.Config{Account: account, Seed: int64(h.Sum64() >> 1), Now: e.EventTime})
+				if err != nil {
+					return nil, err
+				}
+				return b, restorePaper(ctx, r, b)
+			}})
+		if err := e.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ReconcileAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(runCtx) }()
+		return e, func() { cancel(); <-done }
+	}
+	e, stop := boot()
+	mustCmd(t, e, trader, engine.CmdStart)
+	filled, err := e.PlaceOrder(ctx, trader, buy(130))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := e.PlaceOrder(ctx, trader, engine.OrderRequest{Account: "paper-asha", Symbol: "NFO:BANKNIFTY26DECFUT", Side: domain.Sell,
+		Quantity: 30, Product: domain.NRML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resting, err := e.PlaceOrder(ctx, trader, engine.OrderRequest{Account: "paper-asha", Symbol: niftyFut, Side: domain.Buy, Quantity: 65,
+		Type: domain.Limit, Price: domain.Rupees(23000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := e.PlaceOrder(ctx, trader, engine.OrderRequest{Account: "paper-asha", Symbol: niftyFut, Side: domain.Sell, Quantity: 65,
+		Type: domain.Limit, Price: domain.Rupees(25000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CancelOrder(ctx, trader, cancelled.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	// 65 offered: the buy of 130 fills in part; the short fills.
+	r.clock.Advance(time.Second)
+	tk := domain.Tick{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: "NIFTY26DECFUT", ExchangeTime: r.clock.Now(),
+		LTP: domain.Rupees(24000), Bid: domain.Rupees(23999), Ask: domain.Rupees(24001), AskQty: 65, BidQty: 65}
+	d, err := r.reg.Encode(uuidFor(t), tk, eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.Append(ctx, tk.Stream(), eventstore.Any(), d); err != nil {
+		t.Fatal(err)
+	}
+	r.quote(e, "BANKNIFTY26DECFUT")
+	for _, id := range []string{filled.OrderID, short.OrderID} {
+		waitFor(t, "the fill of "+id, func() bool { return slices.Contains(r.streamTypes(domain.OrderStream(id)), domain.TypeOrderFilled) })
+	}
+	stop()
+
+	for restart := range 2 {
+		e, stop := boot()
+		st := e.Control("paper-asha")
+		if rec := st.Reconciliation; !rec.Checked || rec.Blocked || len(rec.Diffs) != 0 || rec.Broker != "paper" {
+			t.Fatalf("restart %d: %+v", restart, rec)
+		}
+		// Open: the resting buy; the buy of 130 filled in part, then the
+		// sell of the run before (it never ticked).
+		if want := []int{2, 2}[restart]; st.OpenOrders != want {
+			t.Fatalf("restart %d: %d open orders, want %d (with the resting %s)", restart, st.OpenOrders, want, resting.OrderID)
+		}
+		if want := []int64{65, 130}[restart]; func() int64 { q, _ := engine.Position(e, "paper-asha", niftyFut); return q }() != want {
+			t.Fatalf("restart %d: want %d held", restart, want)
+		}
+		r.clock.Advance(time.Second)
+		r.quote(e, "NIFTY26DECFUT")
+		waitFor(t, "the rest of the buy", func() bool {
+			return slices.Contains(r.streamTypes(domain.OrderStream(filled.OrderID)), domain.TypeOrderFilled) &&
+				len(r.streamTypes(domain.OrderStream(filled.OrderID))) >= 5
+		})
+		if _, err := e.PlaceOrder(ctx, trader, engine.OrderRequest{Account: "paper-asha", Symbol: niftyFut, Side: domain.Sell, Quantity: 65,
+			IdempotencyKey: fmt.Sprint("after-restart-", restart)}); err != nil {
+			t.Fatalf("restart %d: order: %v", restart, err)
+		}
+		stop()
+	}
+}
+
+// restorePaper folds the log's order events into a paper broker (what
+// cmd/algoauto does when it builds one).
+func restorePaper(ctx context.Context, r *rig, b *paper.Broker) error {
+	evs, err := r.st.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{StreamPrefix: "order-"}})
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		de, err := r.reg.Decode(&evs[i])
+		if err != nil {
+			return err
+		}
+		if err := b.Apply(de, evs[i].RecordedAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestReconcileOnModeChange: switching mode checks the account against the
+// new mode's broker; one that cannot be built blocks it (a live account
+// with no live broker is not flat), switching back clears it.
+func TestReconcileOnModeChange(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	e := engine.New(r.st, r.reg, engine.Config{Now: r.clock.Now, LiveSession: func(string) bool { return true },
+		BrokerFor: func(_ string, mode domain.Mode) (engine.Broker, error) {
+			if mode == domain.Live {
+				return nil, errors.New("no live broker is configured")
+			}
+			return newReportingBroker(r.broker), nil
+		}})
+	if err := e.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, e, trader, engine.CmdStart)
+	st, err := e.SetMode(ctx, admin, "paper-asha", domain.Live, "LIVE")
+	if err != nil || st.Mode != domain.Live || !st.Reconciliation.Blocked || st.Reconciliation.Diffs[0].Kind != domain.DiffBrokerUnavailable {
+		t.Fatalf("to live: %+v %v", st.Reconciliation, err)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order in live mode without a broker: %v", err)
+	}
+	st, err = e.SetMode(ctx, admin, "paper-asha", domain.Paper, "")
+	if err != nil || st.Reconciliation.Blocked || st.Reconciliation.Mode != domain.Paper {
+		t.Fatalf("back to paper: %+v %v", st.Reconciliation, err)
+	}
+}
