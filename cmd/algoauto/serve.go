@@ -40,6 +40,7 @@ type serveConfig struct {
 	MaxPendingBytes int
 	Holidays        string
 	AlgoID          string
+	SimOptions      bool
 	Streams         streamsConfig
 }
 
@@ -103,6 +104,7 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 	f.StringVar(&simStart, "sim-start", "", "first simulated instant, RFC 3339 (default: the latest NSE session open)")
 	f.DurationVar(&cfg.SimInterval, "sim-interval", sim.DefaultInterval, "simulated time between rounds of ticks")
 	f.StringVar(&cfg.AlgoID, "algo-id", "", "the exchange-approved algo id stamped on algo orders (SEBI)")
+	f.BoolVar(&cfg.SimOptions, "sim-options", true, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
@@ -172,7 +174,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 
 	var feed *sim.Feed
 	if cfg.Feed == "sim" {
-		feed, err = sim.New(sim.Config{Seed: cfg.Seed, Start: cfg.SimStart, Speed: cfg.Speed, Interval: cfg.SimInterval,
+		feed, err = sim.New(sim.Config{Seed: cfg.Seed, Start: cfg.SimStart, Speed: cfg.Speed, Interval: cfg.SimInterval, Options: cfg.SimOptions,
 			Limit: cfg.SimLimit, Calendar: calendar, Logger: log.With("component", "sim")})
 		if err != nil {
 			return configErr(err)

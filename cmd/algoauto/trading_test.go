@@ -19,7 +19,7 @@ import (
 func TestServePaperTrading(t *testing.T) {
 	t.Parallel()
 	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
-		"--sim-start", "2026-11-20T09:15:00+05:30")
+		"--sim-start", "2026-11-20T09:15:00+05:30", "--sim-options=false")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -110,7 +110,7 @@ func TestServePaperTrading(t *testing.T) {
 func TestServeStrategy(t *testing.T) {
 	t.Parallel()
 	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "120",
-		"--sim-start", "2026-11-20T09:15:00+05:30")
+		"--sim-start", "2026-11-20T09:15:00+05:30", "--sim-options=false")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
