@@ -17,11 +17,12 @@ type running struct {
 	account, name string
 	params        json.RawMessage
 	s             strategy.Strategy
-	source        string            // signal source: "strategy:<account>:<name>"
-	legs          map[string]string // signal id -> leg
-	beat          int64             // unix second of the last timer beat
-	signals       int64             // signals raised since it was built
-	err           string            // why it could not be built, or its last failure
+	source        string              // signal source: "strategy:<account>:<name>@<epoch>"
+	epoch         eventstore.Position // where this instance started trading live (0: not yet)
+	legs          map[string]string   // signal id -> leg
+	beat          int64               // unix second of the last timer beat
+	signals       int64               // signals raised since it was built
+	err           string              // why it could not be built, or its last failure
 }
 
 // fillNote is an execution (or the end) of a strategy's order, queued for
@@ -206,6 +207,13 @@ func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick) {
 			r := rs[n]
 			if r.s == nil {
 				continue
+			}
+			if r.epoch == 0 {
+				// An instance starts fresh (its state is not replayed yet),
+				// so its leg ids restart: the log position where it began
+				// keeps its signal ids apart from an earlier instance's.
+				r.epoch = max(e.applied, 1)
+				r.source = fmt.Sprintf("strategy:%s:%s@%d", r.account, r.name, r.epoch)
 			}
 			sigs := r.s.OnTick(e.env, t)
 			if sec > r.beat {

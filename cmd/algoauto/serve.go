@@ -104,7 +104,7 @@ the feed stops, the batch in flight is appended, and the store is closed.`,
 	f.StringVar(&simStart, "sim-start", "", "first simulated instant, RFC 3339 (default: the latest NSE session open)")
 	f.DurationVar(&cfg.SimInterval, "sim-interval", sim.DefaultInterval, "simulated time between rounds of ticks")
 	f.StringVar(&cfg.AlgoID, "algo-id", "", "the exchange-approved algo id stamped on algo orders (SEBI)")
-	f.BoolVar(&cfg.SimOptions, "sim-options", true, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM)")
+	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 14 times the ticks)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
