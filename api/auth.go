@@ -41,7 +41,14 @@ var adminPatterns = map[string]bool{
 	"PUT /api/v1/users/{id}/role":                  true,
 	"POST /api/v1/users/{id}/accounts":             true,
 	"DELETE /api/v1/users/{id}/accounts/{account}": true,
+	"GET /api/v1/api-keys":                         true,
+	"POST /api/v1/api-keys":                        true,
+	"DELETE /api/v1/api-keys/{id}":                 true,
 }
+
+// apiKeyPattern is the only route an API key (X-API-Key, no bearer token)
+// may use.
+const apiKeyPattern = "POST /api/v1/signals"
 
 // selfServicePatterns are writes a viewer may make: about its own login.
 var selfServicePatterns = map[string]bool{
@@ -70,11 +77,14 @@ func (s *Server) authRoutes() {
 	s.mux.HandleFunc("PUT /api/v1/users/{id}/role", s.handleSetRole)
 	s.mux.HandleFunc("POST /api/v1/users/{id}/accounts", s.handleGrant)
 	s.mux.HandleFunc("DELETE /api/v1/users/{id}/accounts/{account}", s.handleRevokeAccount)
+	s.apiKeyRoutes()
 }
 
 // authenticate wraps next: public paths pass; everything else needs a
 // valid access token (a WebSocket upgrade may carry it as ?access_token=)
-// and a role that allows the route.
+// and a role that allows the route. POST /api/v1/signals also takes an API
+// key (X-API-Key) instead of a token; on any other route a key without a
+// token is a 401.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if publicPaths[r.URL.Path] {
@@ -85,6 +95,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		var err error
 		if tok, ok := auth.BearerToken(r); ok {
 			p, err = s.auth.Verify(tok)
+		} else if key, ok := auth.APIKeyFrom(r); ok {
+			if _, pattern := s.mux.Handler(r); pattern == apiKeyPattern {
+				p, err = s.auth.VerifyAPIKey(r.Context(), key, r.RemoteAddr)
+			} else {
+				err = fmt.Errorf("an API key works only on %s: %w", apiKeyPattern, auth.ErrNoToken)
+			}
 		} else if isUpgrade(r) {
 			p, err = s.auth.Authenticate(r)
 		} else {
@@ -460,7 +476,7 @@ func authError(w http.ResponseWriter, err error) (*Error, bool) {
 		return &Error{Code: CodeForbidden, Message: err.Error()}, true
 	case errors.Is(err, auth.ErrUserExists), errors.Is(err, auth.ErrLastAdmin):
 		return &Error{Code: CodeConflict, Message: err.Error()}, true
-	case errors.Is(err, auth.ErrUserNotFound):
+	case errors.Is(err, auth.ErrUserNotFound), errors.Is(err, auth.ErrAPIKeyNotFound):
 		return &Error{Code: CodeNotFound, Message: err.Error()}, true
 	case errors.Is(err, auth.ErrInvalid), errors.As(err, &fe):
 		return &Error{Code: CodeInvalid, Message: err.Error()}, true

@@ -669,6 +669,35 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		f.do(c)
 	}
 
+	// API keys: an admin creates one; it submits signals (for its source,
+	// on its account) and nothing else; revoked, it is refused.
+	var created struct {
+		APIKey auth.APIKey `json:"api_key"`
+		Secret string      `json:"secret"`
+	}
+	hook := map[string]any{"symbol": "NFO:NIFTY26NOVFUT", "side": "SELL", "quantity": 65}
+	f.do(oaCall{method: http.MethodPost, path: "/api/v1/api-keys", token: f.trader, body: map[string]string{"source": "n8n", "account": "paper-trader1"}, status: http.StatusForbidden})
+	if err := json.Unmarshal(f.do(oaCall{method: http.MethodPost, path: "/api/v1/api-keys", token: f.admin,
+		body: map[string]string{"source": "n8n", "account": "paper-trader1", "name": "alerts"}, status: http.StatusCreated}), &created); err != nil || created.Secret == "" {
+		t.Fatalf("create api key: %v", err)
+	}
+	withKey := func(idem string) map[string]string {
+		return map[string]string{"X-API-Key": created.Secret, "Idempotency-Key": idem}
+	}
+	for _, c := range []oaCall{
+		{method: http.MethodGet, path: "/api/v1/api-keys", token: f.admin, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/signals", header: withKey("hook-1"), body: hook, status: http.StatusCreated},
+		{method: http.MethodPost, path: "/api/v1/signals", header: withKey("hook-1"), body: hook, status: http.StatusOK},
+		{method: http.MethodPost, path: "/api/v1/signals", header: withKey("hook-2"), body: map[string]any{"account": "acct-2", "symbol": "NFO:NIFTY26NOVFUT", "side": "SELL", "quantity": 65}, status: http.StatusForbidden},
+		{method: http.MethodGet, path: "/api/v1/positions", header: withKey("hook-3"), status: http.StatusUnauthorized},
+		{method: http.MethodDelete, path: "/api/v1/api-keys/" + created.APIKey.ID, token: f.trader, status: http.StatusForbidden},
+		{method: http.MethodDelete, path: "/api/v1/api-keys/" + created.APIKey.ID, token: f.admin, status: http.StatusOK},
+		{method: http.MethodDelete, path: "/api/v1/api-keys/nope", token: f.admin, status: http.StatusNotFound},
+		{method: http.MethodPost, path: "/api/v1/signals", header: withKey("hook-4"), body: hook, status: http.StatusUnauthorized},
+	} {
+		f.do(c)
+	}
+
 	// Reconciliation: acct-stray's broker holds 65 NIFTY26NOVFUT the log
 	// does not know. A check blocks the account; an admin adopts.
 	stray := map[string]any{"account": "acct-stray"}

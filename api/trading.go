@@ -117,7 +117,7 @@ func (s *Server) controlAnswer(w http.ResponseWriter, r *http.Request, given str
 		if acct, err = account(given, p); err == nil {
 			var st engine.ControlStatus
 			if st, err = do(a, acct); err == nil {
-				writeJSON(w, http.StatusOK, controlBody(st))
+				writeJSON(w, http.StatusOK, ControlView(st))
 				return
 			}
 		}
@@ -125,9 +125,10 @@ func (s *Server) controlAnswer(w http.ResponseWriter, r *http.Request, given str
 	writeError(w, r, s.log, err)
 }
 
-// controlBody renders a control status; kill_switch as the read model
+// ControlView renders a control status as the API shows it (REST and the
+// WebSocket COMMAND answers); kill_switch as the read model
 // shows it.
-func controlBody(st engine.ControlStatus) map[string]any {
+func ControlView(st engine.ControlStatus) map[string]any {
 	ks := map[string]any{"active": st.Kill, "reason": st.KillReason}
 	if !st.KillSince.IsZero() {
 		ks["since"] = st.KillSince.UTC()
@@ -337,7 +338,10 @@ func (s *Server) handleModifyOrder(w http.ResponseWriter, r *http.Request) {
 // handleSubmitSignal serves POST /api/v1/signals: an idempotency key is
 // required (header Idempotency-Key, or "idempotency_key"); a repeat
 // answers 200 with the first result, a new signal 201 (accepted or
-// rejected, with the rule and reason).
+// rejected, with the rule and reason). Sent with an API key (X-API-Key),
+// the signal's source is the key's and its account the key's (a body
+// naming another account is a 403); otherwise the source is
+// "user:<username>".
 func (s *Server) handleSubmitSignal(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		IdempotencyKey string           `json:"idempotency_key"`
@@ -357,7 +361,16 @@ func (s *Server) handleSubmitSignal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, p, err := s.actor(r)
-	if err == nil {
+	source := "user:" + a.User
+	switch {
+	case err != nil:
+	case p.APIKeyID != "":
+		source = p.Source
+		if req.Account != "" && req.Account != p.Accounts[0] {
+			err = &Error{Code: CodeForbidden, Message: "this API key may trade only account " + strconv.Quote(p.Accounts[0]) + ", not " + strconv.Quote(req.Account)}
+		}
+		req.Account = p.Accounts[0]
+	default:
 		req.Account, err = account(req.Account, p)
 	}
 	if err != nil {
@@ -371,7 +384,7 @@ func (s *Server) handleSubmitSignal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, invalid("idempotency_key", "differs from the Idempotency-Key header"))
 		return
 	}
-	res, err := s.trading.Submit(r.Context(), a, engine.SignalRequest{Source: "user:" + a.User, IdempotencyKey: key,
+	res, err := s.trading.Submit(r.Context(), a, engine.SignalRequest{Source: source, IdempotencyKey: key,
 		Account: req.Account, Strategy: req.Strategy, Exchange: req.Exchange, Symbol: req.Symbol, Side: req.Side,
 		Quantity: req.Quantity, OrderType: req.OrderType, Price: req.Price, Product: req.Product, Reason: req.Reason})
 	if err != nil {
@@ -397,7 +410,7 @@ func (s *Server) handleAutonomousStatus(w http.ResponseWriter, r *http.Request) 
 	accounts := []map[string]any{}
 	for _, st := range s.trading.Controls() {
 		if a.CanSee == nil || a.CanSee(st.Account) {
-			accounts = append(accounts, controlBody(st))
+			accounts = append(accounts, ControlView(st))
 		}
 	}
 	running := s.trading.Strategies(a.CanSee)

@@ -16,7 +16,7 @@ func authFilter() eventstore.Filter { return eventstore.Filter{Types: eventTypes
 
 // authStream reports whether stream is a user or session stream.
 func authStream(stream string) bool {
-	return strings.HasPrefix(stream, "user-") || strings.HasPrefix(stream, "session-")
+	return strings.HasPrefix(stream, "user-") || strings.HasPrefix(stream, "session-") || strings.HasPrefix(stream, "apikey-")
 }
 
 // errReloaded ends a Follow subscription that started before a Load
@@ -161,6 +161,10 @@ func (s *Service) nextVersion(stream string) uint64 {
 	} else if f, ok := strings.CutPrefix(stream, "session-"); ok {
 		if ss := s.sessions[f]; ss != nil {
 			return ss.version + 1
+		}
+	} else if id, ok := strings.CutPrefix(stream, "apikey-"); ok {
+		if k := s.keys[id]; k != nil {
+			return k.version + 1
 		}
 	}
 	return 0

@@ -22,6 +22,11 @@ type Principal struct {
 	// it, sorted.
 	Accounts      []string `json:"accounts"`
 	SessionFamily string   `json:"session"`
+	// APIKeyID and Source are set when the caller is an API key (then
+	// Role is trader and Accounts the key's one account); Source is the
+	// source its signals are recorded under.
+	APIKeyID string `json:"api_key,omitempty"`
+	Source   string `json:"source,omitempty"`
 }
 
 // IsAdmin reports whether p has the admin role.

@@ -7,9 +7,11 @@
 //     (UserRegistered, UserPasswordChanged, UserRoleChanged,
 //     UserSettingsUpdated, AccountAccessGranted/Revoked), login sessions in
 //     "session-<family>" streams (SessionStarted, SessionRefreshed,
-//     SessionRevoked). Load folds them into memory; every command appends
-//     with the stream's expected version and then applies the events, so a
-//     read after a write in this process sees it.
+//     SessionRevoked), API keys for webhook signals in "apikey-<id>"
+//     streams (APIKeyCreated, APIKeyRevoked; see apikey.go). Load folds
+//     them into memory; every command appends with the stream's expected
+//     version and then applies the events, so a read after a write in this
+//     process sees it.
 //   - Several processes may share one store (API nodes over PostgreSQL or
 //     EventStoreDB). Follow, run after Load, folds what the others append
 //     (users added, passwords and roles changed, sessions refreshed and
@@ -190,6 +192,8 @@ type Service struct {
 	byName    map[string]*user
 	sessions  map[string]*session // by family
 	byHash    map[string]string   // refresh token hash -> family
+	keys      map[string]*apiKey  // by id
+	keyByHash map[string]string   // API key secret hash -> key id
 	lastPrune time.Time
 	// pos is the log position up to which every user and session event
 	// has been folded (by Load, Follow or catchUp); loads counts Loads, so
@@ -281,6 +285,7 @@ func NewService(st Store, cfg Config) (*Service, error) {
 func (s *Service) reset() {
 	s.users, s.byName = map[string]*user{}, map[string]*user{}
 	s.sessions, s.byHash = map[string]*session{}, map[string]string{}
+	s.keys, s.keyByHash = map[string]*apiKey{}, map[string]string{}
 	s.pos = eventstore.Start
 }
 
@@ -289,6 +294,7 @@ var eventTypes = []string{
 	domain.TypeUserRegistered, domain.TypeUserPasswordChanged, domain.TypeUserRoleChanged, domain.TypeUserSettingsUpdated,
 	domain.TypeAccountAccessGranted, domain.TypeAccountAccessRevoked,
 	domain.TypeSessionStarted, domain.TypeSessionRefreshed, domain.TypeSessionRevoked,
+	domain.TypeAPIKeyCreated, domain.TypeAPIKeyRevoked,
 }
 
 // Load reads every user and session event from the log into memory,
@@ -407,6 +413,8 @@ func (s *Service) apply(version uint64, pos eventstore.Position, e domain.Event)
 				return &revocation{ss.userID, ss.family}
 			}
 		}
+	case domain.APIKeyCreated, domain.APIKeyRevoked:
+		s.applyKey(version, e)
 	}
 	return nil
 }
@@ -466,8 +474,9 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 // OnRevoke registers fn to be called after a session is revoked (logout,
 // refresh-token reuse, password change), with the user and the session
 // family, so that live connections of that session can be closed: once
-// by the process that revoked it, on the revoking goroutine, and once by
-// every other process running Follow, on its goroutine, when the
+// by every process, on the revoking goroutine in the process that revoked
+// it (or on its Follow goroutine, a moment later, when its own Follow
+// applied the event first) and on Follow's goroutine elsewhere, when the
 // revocation reaches it. fn runs after the revocation is durable and must
 // not block.
 func (s *Service) OnRevoke(fn func(userID, family string)) {

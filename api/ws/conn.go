@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 )
 
@@ -315,6 +316,8 @@ func (c *conn) handle(m clientMsg) {
 	switch strings.ToUpper(m.Type) {
 	case "PING":
 		c.send(serverMsg{Type: MsgPong, Time: time.Now().UTC().Format(time.RFC3339Nano)})
+	case "COMMAND":
+		c.command(m)
 	case "SUBSCRIBE":
 		legacy := false
 		if m.Room == "" && m.Symbol != "" {
@@ -347,9 +350,43 @@ func (c *conn) handle(m clientMsg) {
 		}
 		c.unsubscribe(rm.name)
 	default:
-		c.sendError(ErrCodeBadMessage, "unknown type "+strconvQuote(m.Type)+": want SUBSCRIBE, UNSUBSCRIBE or PING")
+		c.sendError(ErrCodeBadMessage, "unknown type "+strconvQuote(m.Type)+": want SUBSCRIBE, UNSUBSCRIBE, PING or COMMAND")
 	}
 }
+
+// command runs a COMMAND on the reading goroutine (one at a time per
+// socket, within the inbound rate limit) and answers RESULT or ERROR.
+func (c *conn) command(m clientMsg) {
+	fail := func(code, msg, rule string) {
+		c.send(serverMsg{Type: MsgError, Code: code, Message: msg, Rule: rule, ID: m.ID})
+	}
+	if c.hub.deps.Command == nil {
+		fail(ErrCodeUnavailable, "commands are not served here", "")
+		return
+	}
+	if m.Command == "" {
+		fail(ErrCodeBadMessage, "command: want start, stop, pause, resume, kill, reset-kill, paper or live", "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, commandTimeout)
+	defer cancel()
+	res, err := c.hub.deps.Command(ctx, c.id, Command{Name: strings.ToLower(m.Command), Account: m.Account, Reason: m.Reason,
+		Flatten: m.Flatten, Confirm: m.Confirm})
+	if err != nil {
+		var ce *domain.CommandError
+		if errors.As(err, &ce) {
+			fail(ce.Code, ce.Error(), ce.Rule)
+			return
+		}
+		c.hub.log.Warn("websocket command failed", "command", m.Command, "user", c.id.Username, "err", err)
+		fail(ErrCodeUnavailable, "the command failed: "+err.Error(), "")
+		return
+	}
+	c.send(serverMsg{Type: MsgResult, ID: m.ID, Data: res})
+}
+
+// commandTimeout bounds one COMMAND (broker calls included).
+const commandTimeout = 30 * time.Second
 
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)

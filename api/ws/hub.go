@@ -114,6 +114,9 @@ type Deps struct {
 	Deriver *Deriver
 	// Snapshot serves SNAPSHOT messages and state-room views.
 	Snapshot SnapshotFunc
+	// Command runs a COMMAND for the user; nil: COMMAND answers an ERROR.
+	// Errors carrying a code (a *domain.CommandError) keep it.
+	Command func(ctx context.Context, id Identity, c Command) (any, error)
 }
 
 // Stats are the hub's counters for monitoring.

@@ -17,6 +17,10 @@
 //     Conflated rooms (market, options) deliver the latest state per
 //     instrument; state rooms (positions, pnl, providers) deliver a fresh
 //     view of the read model when it changes.
+//   - {"type":"COMMAND","id","command","account"?,...} runs a trading-control
+//     command (Deps.Command) as the socket's user: the answer is
+//     {"type":"RESULT","id","data"} or an ERROR with the id, code and (for
+//     a risk refusal) rule.
 //   - Live updates are batched per room in Config.BatchWindow; a batch is
 //     encoded once per view (subscribers with the same filters and account
 //     scope) and those bytes are queued for each of them. Each client
@@ -59,6 +63,7 @@ const (
 	MsgError       = "ERROR"
 	MsgSubscribed  = "SUBSCRIBED"
 	MsgPong        = "PONG"
+	MsgResult      = "RESULT" // the answer to a COMMAND
 )
 
 // ERROR codes.
@@ -102,6 +107,25 @@ type clientMsg struct {
 	// the seeds' market subscription: {"type":"SUBSCRIBE","symbol":"NIFTY-I","provider":"ALL"}
 	Symbol   string `json:"symbol"`
 	Provider string `json:"provider"`
+	// COMMAND: {"type":"COMMAND","id":"c1","command":"stop","account":"paper-asha","flatten":true}
+	ID      string `json:"id"`
+	Command string `json:"command"`
+	Account string `json:"account"`
+	Reason  string `json:"reason"`
+	Flatten bool   `json:"flatten"`
+	Confirm string `json:"confirm"`
+}
+
+// Command is a trading-control command sent over the socket: start, stop,
+// pause, resume, kill (the kill switch, with a reason), reset-kill (with
+// confirm), paper or live (with confirm). Account empty: the user's paper
+// account.
+type Command struct {
+	Name    string
+	Account string
+	Reason  string
+	Flatten bool
+	Confirm string
 }
 
 // serverMsg is every message the server sends; unused fields are omitted.
@@ -114,6 +138,8 @@ type serverMsg struct {
 	Data     any    `json:"data,omitempty"`
 	Code     string `json:"code,omitempty"`
 	Message  string `json:"message,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	ID       string `json:"id,omitempty"` // of the COMMAND answered
 	Time     string `json:"time,omitempty"`
 }
 

@@ -47,7 +47,7 @@ type fixture struct {
 	mu     sync.Mutex
 }
 
-func newFixture(t *testing.T, cfg ws.Config) *fixture {
+func newFixture(t *testing.T, cfg ws.Config, opts ...func(*ws.Deps)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, reg: codec.NewRegistry()}
 	st, err := embedded.Open(context.Background(), embedded.Config{Dir: t.TempDir()})
@@ -68,7 +68,7 @@ func newFixture(t *testing.T, cfg ws.Config) *fixture {
 		t.Fatal(err)
 	}
 	d := ws.NewDeriver(f.reg, st)
-	f.hub = ws.NewHub(cfg, ws.Deps{
+	deps := ws.Deps{
 		Authenticate: func(r *http.Request) (ws.Identity, error) {
 			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if tok == "" {
@@ -81,7 +81,11 @@ func newFixture(t *testing.T, cfg ws.Config) *fixture {
 			return id, nil
 		},
 		Log: st, Deriver: d, Snapshot: ws.NewSnapshots(f.runner).Snapshot,
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	f.hub = ws.NewHub(cfg, deps)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -179,6 +183,8 @@ func (c *client) send(v any) {
 }
 
 type msg struct {
+	ID       string          `json:"id"`
+	Rule     string          `json:"rule"`
 	Type     string          `json:"type"`
 	Room     string          `json:"room"`
 	Position uint64          `json:"position"`
@@ -676,5 +682,55 @@ func TestHeartbeatAndPongDeadline(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no PONG for alice within 10 s")
 		}
+	}
+}
+
+// TestCommands: COMMAND messages run as the socket's user and are answered
+// RESULT or ERROR (with the command's id, the code and the rule).
+func TestCommands(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	f := newFixture(t, ws.Config{}, func(d *ws.Deps) {
+		d.Command = func(_ context.Context, id ws.Identity, c ws.Command) (any, error) {
+			mu.Lock()
+			seen = append(seen, id.Username+":"+c.Name+":"+c.Account)
+			mu.Unlock()
+			switch {
+			case c.Account != "" && !id.CanSee(c.Account):
+				return nil, &domain.CommandError{Code: domain.CodeForbidden, Message: "no access to account " + c.Account}
+			case c.Name == "start":
+				return map[string]any{"state": "running", "flatten": c.Flatten}, nil
+			case c.Name == "kill":
+				return nil, &domain.CommandError{Code: domain.CodeRefused, Rule: "kill_switch", Message: "already"}
+			}
+			return nil, errors.New("store down")
+		}
+	})
+	a := f.dial("alice")
+	a.send(map[string]any{"type": "COMMAND", "id": "c1", "command": "START", "account": "paper-alice"})
+	r := a.until("RESULT", isType("RESULT", ""))
+	if r.ID != "c1" || !strings.Contains(string(r.Data), `"state":"running"`) {
+		t.Fatalf("start: %+v %s", r, r.Data)
+	}
+	a.send(map[string]any{"type": "COMMAND", "id": "c2", "command": "stop", "account": "paper-bob"})
+	if e := a.until("ERROR", isType("ERROR", "")); e.ID != "c2" || e.Code != "forbidden" {
+		t.Fatalf("stop on bob's account: %+v", e)
+	}
+	a.send(map[string]any{"type": "COMMAND", "id": "c3", "command": "kill", "reason": "x"})
+	if e := a.until("ERROR", isType("ERROR", "")); e.ID != "c3" || e.Code != "refused" || e.Rule != "kill_switch" {
+		t.Fatalf("kill: %+v", e)
+	}
+	a.send(map[string]any{"type": "COMMAND", "id": "c4", "command": "pause"})
+	if e := a.until("ERROR", isType("ERROR", "")); e.ID != "c4" || e.Code != "unavailable" {
+		t.Fatalf("failing command: %+v", e)
+	}
+	a.send(map[string]any{"type": "COMMAND", "id": "c5"})
+	if e := a.until("ERROR", isType("ERROR", "")); e.ID != "c5" || e.Code != "bad_message" {
+		t.Fatalf("no command: %+v", e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, ",") != "alice:start:paper-alice,alice:stop:paper-bob,alice:kill:,alice:pause:" {
+		t.Fatalf("commands run: %v", seen)
 	}
 }

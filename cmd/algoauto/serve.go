@@ -224,6 +224,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	strm.engine.Store(eng) // WebSocket COMMANDs
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
 		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind, Auth: authSvc,
 			WebSocket: strm.hub, Trading: eng})
@@ -289,6 +290,12 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	stopped := time.Now()
 	stopFeed()
 	wg.Wait()
+	// The engine stops before the recorder's final flush, which it would
+	// otherwise compete with for the CPU (a stop must finish in seconds).
+	stopEngine()
+	if err := <-engDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("engine: %w", err)
+	}
 	stopBus()
 	if err := tickBus.Close(); err != nil {
 		log.Warn("closing bus", "err", err)
@@ -299,10 +306,6 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		runErr = err
 	}
 	stats := rec.Stats()
-	stopEngine()
-	if err := <-engDone; err != nil && runErr == nil {
-		runErr = fmt.Errorf("engine: %w", err)
-	}
 	stopProjections() // each saves a final snapshot
 	<-projDone
 	streamsStopped = true

@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/algoauto/algoauto/adapters/bus"
+	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/api/auth"
 	"github.com/algoauto/algoauto/api/ws"
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine"
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/monitoring"
@@ -26,6 +30,43 @@ type streams struct {
 	ps     *bus.PubSub
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	engine atomic.Pointer[engine.Engine] // COMMANDs go here once it runs
+}
+
+// command runs a WebSocket COMMAND with the engine, as the socket's user.
+func (s *streams) command(ctx context.Context, id ws.Identity, c ws.Command) (any, error) {
+	eng := s.engine.Load()
+	if eng == nil {
+		return nil, &domain.CommandError{Code: domain.CodeConflict, Message: "the trading engine is starting"}
+	}
+	a := engine.Actor{User: id.Username, Admin: id.Admin, Trader: id.Admin || id.Role == string(domain.RoleTrader), CanSee: id.CanSee}
+	acct := c.Account
+	if acct == "" {
+		acct = domain.PaperAccount(id.Username)
+	}
+	var (
+		st  engine.ControlStatus
+		err error
+	)
+	switch c.Name {
+	case "start", "stop", "pause", "resume":
+		st, err = eng.Command(ctx, a, acct, engine.ControlCommand(c.Name), c.Reason, c.Flatten)
+	case "kill":
+		st, err = eng.Kill(ctx, a, acct, c.Reason)
+	case "reset-kill":
+		st, err = eng.ResetKill(ctx, a, acct, c.Confirm, c.Reason)
+	case "paper":
+		st, err = eng.SetMode(ctx, a, acct, domain.Paper, c.Confirm)
+	case "live":
+		st, err = eng.SetMode(ctx, a, acct, domain.Live, c.Confirm)
+	default:
+		return nil, &domain.CommandError{Code: domain.CodeInvalid, Field: "command",
+			Message: fmt.Sprintf("unknown command %q: want start, stop, pause, resume, kill, reset-kill, paper or live", c.Name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.ControlView(st), nil
 }
 
 type streamsConfig struct {
@@ -50,8 +91,10 @@ func startStreams(ctx context.Context, cfg streamsConfig, st eventstore.Store, r
 	if window <= 0 { // --ws-batch 0: send as soon as the hub is free
 		window = -1
 	}
+	s := &streams{ps: ps}
 	hub := ws.NewHub(ws.Config{Logger: log.With("component", "ws"), AllowedOrigins: cfg.Origins, BatchWindow: window},
-		ws.Deps{Authenticate: authenticate, Log: st, Deriver: d, Snapshot: ws.NewSnapshots(runner).Snapshot})
+		ws.Deps{Authenticate: authenticate, Log: st, Deriver: d, Snapshot: ws.NewSnapshots(runner).Snapshot, Command: s.command})
+	s.hub = hub
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	updates, err := bus.SubscribeUpdates(sctx, ps.Subscriber(), bus.UpdatesTopic)
 	if err != nil {
@@ -59,7 +102,7 @@ func startStreams(ctx context.Context, cfg streamsConfig, st eventstore.Store, r
 		_ = ps.Close()
 		return nil, fmt.Errorf("bus: subscribe: %w", err)
 	}
-	s := &streams{hub: hub, ps: ps, cancel: cancel}
+	s.cancel = cancel
 	s.wg.Go(func() { _ = hub.Run(sctx, updates) })
 	s.wg.Go(func() {
 		for sctx.Err() == nil {

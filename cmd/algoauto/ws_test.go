@@ -86,3 +86,65 @@ func TestServeWebSocketQuotes(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWebSocketCommands: the trading-control commands work over /ws
+// for an authorised user, with the same rules as REST.
+func TestServeWebSocketCommands(t *testing.T) {
+	t.Parallel()
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+		"--sim-start", "2026-11-20T09:15:00+05:30")
+	waitReady(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tok, _, err := adminToken(ctx, base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?access_token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(16 << 20)
+	type answer struct {
+		Type string          `json:"type"`
+		ID   string          `json:"id"`
+		Code string          `json:"code"`
+		Data json.RawMessage `json:"data"`
+	}
+	run := func(v map[string]any) answer {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("waiting for the answer to %v: %v", v, err)
+			}
+			var a answer
+			if err := json.Unmarshal(b, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.ID == v["id"] {
+				return a
+			}
+		}
+	}
+	if a := run(map[string]any{"type": "COMMAND", "id": "1", "command": "start"}); a.Type != "RESULT" || !strings.Contains(string(a.Data), `"state":"running"`) {
+		t.Fatalf("start: %+v %s", a, a.Data)
+	}
+	if a := run(map[string]any{"type": "COMMAND", "id": "2", "command": "kill", "reason": "ws test"}); a.Type != "RESULT" || !strings.Contains(string(a.Data), `"active":true`) {
+		t.Fatalf("kill: %+v %s", a, a.Data)
+	}
+	if a := run(map[string]any{"type": "COMMAND", "id": "3", "command": "start"}); a.Type != "ERROR" || a.Code != "conflict" {
+		t.Fatalf("start under the kill switch: %+v", a)
+	}
+	if a := run(map[string]any{"type": "COMMAND", "id": "4", "command": "live", "confirm": "LIVE"}); a.Type != "ERROR" || a.Code != "conflict" {
+		t.Fatalf("live without a broker: %+v", a)
+	}
+	if a := run(map[string]any{"type": "COMMAND", "id": "5", "command": "dance"}); a.Type != "ERROR" || a.Code != "invalid" {
+		t.Fatalf("unknown command: %+v", a)
+	}
+}

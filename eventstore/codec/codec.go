@@ -92,6 +92,8 @@ func NewRegistry() *Registry {
 	addJSON[domain.SessionStarted](r, domain.TypeSessionStarted, 1)
 	addJSON[domain.SessionRefreshed](r, domain.TypeSessionRefreshed, 1)
 	addJSON[domain.SessionRevoked](r, domain.TypeSessionRevoked, 1)
+	addJSON[domain.APIKeyCreated](r, domain.TypeAPIKeyCreated, 1)
+	addJSON[domain.APIKeyRevoked](r, domain.TypeAPIKeyRevoked, 1)
 	return r
 }
 

@@ -107,6 +107,9 @@ func examples() map[string]domain.Event {
 			ExpiresAt: exampleAt.Add(7 * 24 * time.Hour), RemoteAddr: "127.0.0.1", At: exampleAt},
 		domain.TypeSessionRefreshed: domain.SessionRefreshed{Family: exampleFamily, TokenHash: exampleTokenHash, ExpiresAt: exampleAt.Add(7 * 24 * time.Hour), At: exampleAt},
 		domain.TypeSessionRevoked:   domain.SessionRevoked{Family: exampleFamily, UserID: exampleUser, Reason: domain.RevokeReuse, At: exampleAt},
+		domain.TypeAPIKeyCreated: domain.APIKeyCreated{KeyID: exampleFamily, Source: "n8n", Account: "acc-1", Name: "alerts",
+			Hash: exampleTokenHash, By: exampleUser, At: exampleAt},
+		domain.TypeAPIKeyRevoked: domain.APIKeyRevoked{KeyID: exampleFamily, By: exampleUser, At: exampleAt},
 	}
 }
 
