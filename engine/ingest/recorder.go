@@ -137,10 +137,12 @@ type Stats struct {
 
 // Recorder buffers ticks and appends them in batches.
 type Recorder struct {
-	store Appender
-	reg   *codec.Registry
-	cfg   Config
-	log   *slog.Logger
+	stopOnce sync.Once // sets stopAt
+	stopAt   time.Time
+	store    Appender
+	reg      *codec.Registry
+	cfg      Config
+	log      *slog.Logger
 
 	mu        sync.Mutex
 	room      *sync.Cond // signalled when the buffer shrinks or on stop
@@ -371,15 +373,23 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 }
 
-// flushContext is ctx without its cancellation, but with a deadline of
-// StopTimeout once ctx is done: a stop lets the appends in flight finish.
+// flushContext is ctx without its cancellation, but with the stop's
+// deadline once ctx is done: a stop lets the appends in flight finish.
 func (r *Recorder) flushContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(r.cfg.StopTimeout, cancel)
+		t := time.AfterFunc(time.Until(r.stopBy()), cancel)
 		context.AfterFunc(fctx, func() { t.Stop() })
 	})
 	return fctx, func() { stop(); cancel() }
+}
+
+// stopBy is the instant everything must be appended by once a stop began:
+// StopTimeout after the stop was first seen, shared by the flush in
+// flight and the final flush (one StopTimeout in all, not one each).
+func (r *Recorder) stopBy() time.Time {
+	r.stopOnce.Do(func() { r.stopAt = time.Now().Add(r.cfg.StopTimeout) })
+	return r.stopAt
 }
 
 func (r *Recorder) finish(ctx context.Context) error {
@@ -387,7 +397,7 @@ func (r *Recorder) finish(ctx context.Context) error {
 	r.stopped = true
 	r.room.Broadcast()
 	r.mu.Unlock()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
+	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), r.stopBy())
 	defer cancel()
 	if err := r.flush(fctx); err != nil {
 		return fmt.Errorf("ingest: final flush: %w", err)
