@@ -345,7 +345,7 @@ func (e *Engine) ResetKill(ctx context.Context, a Actor, account, confirm, reaso
 	err := e.decide(ctx, stream, func() error {
 		var err error
 		evs, err = e.controlLocked(account).ResetKill(domain.KillResetRequest{By: a.User, Admin: a.Admin, Confirm: confirm, Reason: reason,
-			Now: e.cfg.Now(), Cooldown: e.cfg.KillCooldown})
+			Now: e.cfg.Wall(), Cooldown: e.cfg.KillCooldown})
 		if err != nil {
 			return err
 		}

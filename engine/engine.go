@@ -30,9 +30,15 @@ type Store interface {
 // Config configures an Engine; zero values take the defaults in brackets.
 type Config struct {
 	Logger *slog.Logger
-	// Now is the wall clock of commands (the kill-switch cooldown, signal
-	// times) [time.Now]. Ticks carry their own event time.
+	// Now is the clock of commands: manual orders and outside signals
+	// happen at Now [time.Now]. Ticks carry their own event time. With a
+	// simulated feed, serve makes Now the feed's time.
 	Now func() time.Time
+	// Wall is the clock the store stamps events with: the time the engine
+	// folds its own events at (the kill switch's "since") and the
+	// kill-switch cooldown is measured on, so that a restart, which folds
+	// the log's recorded_at, sees the same times [Now].
+	Wall func() time.Time
 	// BrokerFor returns the broker of an account in a mode; required to
 	// place orders.
 	BrokerFor func(account string, mode domain.Mode) (Broker, error)
@@ -70,6 +76,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Wall == nil {
+		c.Wall = c.Now
 	}
 	if c.LiveSession == nil {
 		c.LiveSession = func(string) bool { return false }
@@ -372,7 +381,7 @@ func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore
 	if res.Duplicate {
 		return nil // a retry: folded the first time
 	}
-	at := e.cfg.Now()
+	at := e.cfg.Wall()
 	for _, ev := range evs {
 		e.versions[stream]++
 		e.fold(stream, ev, at)

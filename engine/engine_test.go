@@ -502,3 +502,32 @@ func uuidFor(t *testing.T) uuid.UUID {
 	}
 	return id
 }
+
+// TestKillResetWithSimulatedTime: with a simulated feed, commands happen at
+// the feed's time (days behind the wall clock) while the store stamps
+// events with the wall clock; the kill switch's cooldown is measured on
+// the wall clock both before and after a restart.
+func TestKillResetWithSimulatedTime(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	sim := func() time.Time { return time.Date(2026, 11, 20, 10, 0, 0, 0, domain.IST()) } // ten days behind
+	build := func() *engine.Engine {
+		e := engine.New(r.st, r.reg, engine.Config{Now: sim, Wall: r.clock.Now,
+			BrokerFor: func(string, domain.Mode) (engine.Broker, error) { return r.broker, nil }})
+		if err := e.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := build()
+	if _, err := e.Kill(ctx, trader, "paper-asha", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ResetKill(ctx, admin, "paper-asha", "RESET", "ok"); code(err) != domain.CodeConflict {
+		t.Fatalf("inside the cooldown: %v", err)
+	}
+	r.clock.Advance(16 * time.Minute)
+	if st, err := build().ResetKill(ctx, admin, "paper-asha", "RESET", "ok"); err != nil || st.Kill {
+		t.Fatalf("after the cooldown, restarted: %+v %v", st, err)
+	}
+}

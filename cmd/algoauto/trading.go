@@ -56,8 +56,10 @@ func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed
 	}
 	cfg := engine.Config{Logger: log.With("component", "engine"), BrokerFor: brokerFor, AlgoID: algoID, Strategies: strategies}
 	if feed != nil {
-		// The simulator keeps its own time: commands (manual orders, the
-		// kill-switch cooldown) happen at the latest tick's time.
+		// The simulator keeps its own time: commands (manual orders,
+		// outside signals) happen at the latest tick's time; the store and
+		// the kill-switch cooldown stay on the wall clock.
+		cfg.Wall = time.Now
 		cfg.Now = func() time.Time {
 			if t := eng.EventTime(); !t.IsZero() {
 				return t
