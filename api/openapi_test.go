@@ -664,6 +664,9 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{method: http.MethodPost, path: "/api/v1/autonomous/enable", token: f.trader, body: map[string]any{"strategy": "martingale"}, status: http.StatusBadRequest},
 		{method: http.MethodGet, path: "/api/v1/autonomous/strategies", token: f.trader, status: http.StatusOK},
 		{method: http.MethodGet, path: "/api/v1/autonomous/status", token: f.trader, status: http.StatusOK},
+		{method: http.MethodPut, path: "/api/v1/control/risk-limits", token: f.trader, body: map[string]any{"limits": map[string]any{"max_order_qty": 1800}}, status: http.StatusForbidden},
+		{method: http.MethodPut, path: "/api/v1/control/risk-limits", token: f.admin, body: map[string]any{"account": "paper-trader1", "limits": map[string]any{"max_orders_per_sec": 12}}, status: http.StatusBadRequest},
+		{method: http.MethodPut, path: "/api/v1/control/risk-limits", token: f.admin, body: map[string]any{"account": "paper-trader1", "limits": map[string]any{"max_order_qty": 1800, "max_daily_loss": 25000}}, status: http.StatusOK},
 		{method: http.MethodPost, path: "/api/v1/autonomous/disable", token: f.trader, body: map[string]any{"strategy": "ma-crossover"}, status: http.StatusOK},
 	} {
 		f.do(c)

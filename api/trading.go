@@ -32,6 +32,7 @@ type Trading interface {
 	Definitions() []strategy.Definition
 	CheckReconciliation(ctx context.Context, a engine.Actor, account string) (engine.ControlStatus, error)
 	AdoptPosition(ctx context.Context, a engine.Actor, r engine.AdoptRequest) (engine.ControlStatus, error)
+	SetRiskLimits(ctx context.Context, a engine.Actor, account string, l domain.RiskLimits) (engine.ControlStatus, error)
 }
 
 // tradingRoutes registers the write side of trading.
@@ -53,6 +54,7 @@ func (s *Server) tradingRoutes() {
 	s.mux.HandleFunc("GET /api/v1/autonomous/strategies", s.handleAutonomousStrategies)
 	s.mux.HandleFunc("POST /api/v1/autonomous/enable", s.handleEnableStrategy)
 	s.mux.HandleFunc("POST /api/v1/autonomous/disable", s.handleDisableStrategy)
+	s.mux.HandleFunc("PUT /api/v1/control/risk-limits", s.handleSetRiskLimits)
 }
 
 // actor is the engine's view of the request's caller. Without
@@ -481,5 +483,22 @@ func (s *Server) handleDisableStrategy(w http.ResponseWriter, r *http.Request) {
 	}
 	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
 		return s.trading.DisableStrategy(r.Context(), a, acct, req.Strategy, req.Reason)
+	})
+}
+
+// handleSetRiskLimits serves PUT /api/v1/control/risk-limits
+// {"account", "limits": {...}} (admin): the account's limits are replaced
+// (absent fields: no limit).
+func (s *Server) handleSetRiskLimits(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Account string            `json:"account"`
+		Limits  domain.RiskLimits `json:"limits"`
+	}
+	if err := decodeBody(r, &req, false); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return s.trading.SetRiskLimits(r.Context(), a, acct, req.Limits)
 	})
 }

@@ -155,6 +155,15 @@ func TestTradingRoutes(t *testing.T) {
 	if r.status != http.StatusOK || st.State != "running" || !st.Paper {
 		t.Fatalf("start: %d %s", r.status, r.body)
 	}
+	// A risk limit refuses an order over it with 422 and the rule.
+	if r := send(t, "PUT", u+"/api/v1/control/risk-limits", map[string]any{"account": "paper-asha", "limits": map[string]any{"max_order_qty": 65}}); r.status != http.StatusOK ||
+		!bytes.Contains(r.body, []byte(`"max_order_qty":65`)) {
+		t.Fatalf("risk limits: %d %s", r.status, r.body)
+	}
+	r = send(t, "POST", u+"/api/v1/orders", map[string]any{"account": "paper-asha", "symbol": "NFO:NIFTY26DECFUT", "side": "BUY", "quantity": 130})
+	if eb := r.errorCode(t); r.status != http.StatusUnprocessableEntity || eb.Error.Rule != "max_order_qty" {
+		t.Fatalf("order over max_order_qty: %d %s", r.status, r.body)
+	}
 	if r := send(t, "POST", u+"/api/v1/control/pause?flatten=true", acct); r.status != http.StatusBadRequest {
 		t.Fatalf("pause with flatten: %d %s", r.status, r.body)
 	}

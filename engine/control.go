@@ -360,3 +360,25 @@ func (e *Engine) ResetKill(ctx context.Context, a Actor, account, confirm, reaso
 	}
 	return e.statusLocked(account), nil
 }
+
+// SetRiskLimits replaces an account's risk limits (admin only); zero
+// fields mean no limit.
+func (e *Engine) SetRiskLimits(ctx context.Context, a Actor, account string, l domain.RiskLimits) (ControlStatus, error) {
+	if !a.Admin {
+		return ControlStatus{}, &domain.CommandError{Code: domain.CodeForbidden, Message: "setting risk limits needs the admin role"}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	stream := domain.ControlStream(account)
+	err := e.decide(ctx, stream, func() error {
+		evs, err := e.controlLocked(account).SetRiskLimits(l, a.User)
+		if err != nil {
+			return err
+		}
+		return e.append(ctx, stream, "", eventstore.Metadata{User: a.User, Account: account, Source: "control"}, evs...)
+	})
+	if err != nil {
+		return ControlStatus{}, err
+	}
+	return e.statusLocked(account), nil
+}
