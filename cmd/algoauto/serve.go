@@ -51,16 +51,16 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Record the market-data feed into the event log and serve the HTTP API",
 		Long: `serve opens the event store, records the simulated NSE feed into it through the
-Watermill router, and serves /health, /health/live, /health/ready,
-/api/v1/events and /api/v1/events/head, and keeps the read models (quotes,
-positions, orders and trades, signals, pnl, control, providers) folded from
-the log, snapshotted in --state-dir, behind /api/v1/projections,
-/api/market/*, /api/v1/market-data/*, /api/v1/positions, /api/v1/orders,
-/api/v1/dashboard/trades, /api/v1/signals, /api/v1/dashboard/summary,
-/api/v1/dashboard/pnl, /api/v1/dashboard/performance, /api/v1/control/status
-and /api/v1/providers; /metrics and /api/v1/monitoring/* report on the
-process. Ctrl-C or SIGTERM stops it cleanly:
-the feed stops, the batch in flight is appended, and the store is closed.`,
+Watermill router (--sim-options adds the NIFTY and BANKNIFTY option chains), keeps
+the read models folded from the log (quotes, positions, orders and trades,
+signals, pnl, control, providers, options; snapshotted in --state-dir), runs the
+paper-trading engine (trading control, the risk gate and kill switch, manual
+orders, signals, strategies, a simulated broker rebuilt from the log, and a
+check against each account's broker on start), and serves the HTTP API with
+users and JWT auth (see /api/v1/openapi.json), /ws for live streams and
+commands, /metrics and /api/v1/monitoring/*. Ctrl-C or SIGTERM stops it
+cleanly: the feed stops, the engine stops, the batch in flight is appended,
+and the store is closed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fromEnv(cmd, "addr", "ALGOAUTO_ADDR", &cfg.Addr, g.getenv)
