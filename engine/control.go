@@ -246,7 +246,7 @@ func (e *Engine) retryFlattenLocked(ctx context.Context, t domain.Tick) {
 	inst := t.Exchange + ":" + t.Symbol
 	accts := make([]string, 0, len(e.flatten))
 	for a, last := range e.flatten {
-		if e.pos[posKey{a, inst}] != 0 && t.ExchangeTime.Unix() > last {
+		if e.netLocked(posKey{a, inst}) != 0 && t.ExchangeTime.Unix() > last {
 			accts = append(accts, a)
 		}
 	}

@@ -129,7 +129,6 @@ type Engine struct {
 	orders   map[string]*order // by order id (= client order id)
 	signals  map[string]*signalState
 	ticks    map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
-	pos      map[posKey]int64       // net quantity from fills
 	byProd   map[prodKey]int64      // the same per product (MIS, NRML, CNC): what flattening closes
 	flatten  map[string]int64       // accounts with positions left to flatten -> unix second of the last try
 	brokers  map[brokerKey]Broker
@@ -163,7 +162,7 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 	cfg.defaults()
 	return &Engine{st: st, reg: reg, cfg: cfg, log: cfg.Logger,
 		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
-		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, pos: map[posKey]int64{}, brokers: map[brokerKey]Broker{},
+		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, brokers: map[brokerKey]Broker{},
 		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk),
 		byProd: map[prodKey]int64{}, flatten: map[string]int64{},
 		runners: map[string]map[string]*running{}, env: cfg.StrategyEnv}

@@ -5,9 +5,6 @@ package engine
 func Position(e *Engine, account, instrument string) (qty, bookQty int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := posKey{account, instrument}
-	if b := e.books[k]; b != nil {
-		bookQty = b.qty
-	}
-	return e.pos[k], bookQty
+	q := e.netLocked(posKey{account, instrument})
+	return q, q
 }

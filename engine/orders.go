@@ -103,14 +103,8 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 			q = -q
 		}
 		pk := posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}
-		e.pos[pk] += q
 		e.byProd[prodKey{pk, o.intent.Product}] += q
-		b := e.books[pk]
-		if b == nil {
-			b = &book{}
-			e.books[pk] = b
-		}
-		b.fill(q, ev.Price)
+		e.bookLocked(pk).fill(q, ev.Price)
 		if o.filled >= o.intent.Quantity {
 			o.status = orderFilled
 		} else if o.status != orderCancelled {
@@ -635,7 +629,7 @@ func (e *Engine) observeTickLocked(ctx context.Context, t domain.Tick) {
 	key := t.Exchange + ":" + t.Symbol
 	var accts []string
 	for k, b := range e.books {
-		if k.instrument == key && b.qty != 0 {
+		if k.instrument == key && b.Qty != 0 {
 			accts = append(accts, k.account)
 		}
 	}

@@ -100,30 +100,11 @@ func (e *Engine) adoptLocked(ev domain.PositionAdopted) {
 		return
 	}
 	pk := posKey{ev.Account, ev.Instrument}
-	e.pos[pk] += d
 	e.byProd[prodKey{pk, ev.Product}] += d
-	b := e.books[pk]
-	if b == nil {
-		b = &book{}
-		e.books[pk] = b
-	}
-	b.adopt(d, ev.AvgPrice)
-}
-
-// adopt books an adopted quantity (signed) at the broker's average price.
-// It is no trade: nothing is realised; a reduction keeps the average, an
-// addition averages in, a flip opens at the broker's price.
-func (b *book) adopt(qty int64, avg domain.Price) {
-	before := b.qty
-	b.qty += qty
-	switch {
-	case b.qty == 0:
-		b.avg = 0
-	case before == 0 || (before > 0) != (b.qty > 0):
-		b.avg = avg
-	case (before > 0) == (qty > 0):
-		b.avg = (domain.Price(before)*b.avg + domain.Price(qty)*avg) / domain.Price(b.qty)
-	}
+	// An adoption is no trade: the holding moves to the broker's (a
+	// reduction keeps the average, an addition averages in, a flip opens
+	// at the broker's price) and nothing is realised.
+	e.bookLocked(pk).Holding.Fill(d, ev.AvgPrice)
 }
 
 // reconGateLocked refuses trading on an account whose view differs from
@@ -189,7 +170,7 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 	for _, o := range e.orders {
 		seen[o.intent.Account] = true
 	}
-	for k := range e.pos {
+	for k := range e.books {
 		seen[k.account] = true
 	}
 	for a := range e.rec.accounts {

@@ -9,44 +9,33 @@ import (
 	"github.com/algoauto/algoauto/eventstore"
 )
 
-// book is the engine's running P&L of one account and instrument:
-// weighted-average cost, realised P&L, and the quantity held.
+// book is the engine's running P&L of one account and instrument: the
+// holding at weighted-average cost (domain.Holding, as the positions read
+// model and the paper broker keep it) and the P&L realised so far.
 type book struct {
-	qty      int64
-	avg      domain.Price // per unit, of the open quantity
+	domain.Holding
 	realized domain.Price
 }
 
 // fill books one execution (qty signed: buys positive).
-func (b *book) fill(qty int64, price domain.Price) {
-	switch {
-	case b.qty == 0 || (b.qty > 0) == (qty > 0): // open or add
-		total := domain.Price(b.qty)*b.avg + domain.Price(qty)*price
-		b.qty += qty
-		if b.qty != 0 {
-			b.avg = total / domain.Price(b.qty)
-		}
-	default: // reduce, close or flip
-		closing := min(abs(qty), abs(b.qty))
-		sign := domain.Price(1)
-		if b.qty < 0 {
-			sign = -1
-		}
-		b.realized += sign * domain.Price(closing) * (price - b.avg)
-		b.qty += qty
-		if b.qty == 0 {
-			b.avg = 0
-		} else if (b.qty > 0) == (qty > 0) { // flipped: the rest opens at the fill price
-			b.avg = price
-		}
+func (b *book) fill(qty int64, price domain.Price) { b.realized += b.Holding.Fill(qty, price) }
+
+// netLocked is the account's net quantity in an instrument. e.mu is held.
+func (e *Engine) netLocked(k posKey) int64 {
+	if b := e.books[k]; b != nil {
+		return b.Qty
 	}
+	return 0
 }
 
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
+// bookLocked returns the book of k, creating it. e.mu is held.
+func (e *Engine) bookLocked(k posKey) *book {
+	b := e.books[k]
+	if b == nil {
+		b = &book{}
+		e.books[k] = b
 	}
-	return v
+	return b
 }
 
 // accountRisk is an account's risk state: its governor, its breaker and
@@ -86,10 +75,8 @@ func (e *Engine) pnlLocked(account string) (pnl, drawdown domain.Price) {
 			continue
 		}
 		pnl += b.realized
-		if b.qty != 0 {
-			if t, ok := e.ticks[k.instrument]; ok {
-				pnl += domain.Price(b.qty) * (t.LTP - b.avg)
-			}
+		if t, ok := e.ticks[k.instrument]; ok {
+			pnl += b.Unrealized(t.LTP)
 		}
 	}
 	ar := e.risks[account]
@@ -105,7 +92,7 @@ func (e *Engine) pnlLocked(account string) (pnl, drawdown domain.Price) {
 func (e *Engine) checkLocked(in domain.OrderIntentRecorded, at time.Time, flatten bool) risk.Decision {
 	inst, _ := e.instrument(in.Exchange, in.Symbol)
 	key := in.Exchange + ":" + in.Symbol
-	st := risk.State{Limits: e.controlLocked(in.Account).Limits, Position: e.pos[posKey{in.Account, key}],
+	st := risk.State{Limits: e.controlLocked(in.Account).Limits, Position: e.netLocked(posKey{in.Account, key}),
 		KillSwitch: e.controlLocked(in.Account).Kill}
 	for _, o := range e.orders {
 		if o.intent.Account != in.Account || !o.open() {

@@ -205,7 +205,7 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 		ord.FilledQty += e.Quantity
 		ord.FillValue += value
 		ord.Charges += charges
-		ord.AvgFillPrice = domain.Price(mulDivRound(int64(ord.FillValue), 1, ord.FilledQty))
+		ord.AvgFillPrice = domain.Price(domain.MulDivRound(int64(ord.FillValue), 1, ord.FilledQty))
 		if ord.FilledQty >= ord.Quantity {
 			ord.Status = StatusFilled
 		} else if ord.Status != StatusCancelled {

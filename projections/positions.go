@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"math"
-	"math/bits"
 	"slices"
 	"strings"
 
@@ -44,21 +42,14 @@ type Position struct {
 	Updated   uint64       `json:"updated_at_position"`
 }
 
+// holding is the position's quantity and basis as domain accounts them.
+func (p *Position) holding() domain.Holding { return domain.Holding{Qty: p.NetQty, Basis: p.Basis} }
+
 // AvgPrice is Basis/NetQty rounded half away from zero (0 when flat).
-func (p *Position) AvgPrice() domain.Price {
-	if p.NetQty == 0 {
-		return 0
-	}
-	return domain.Price(mulDivRound(int64(p.Basis), 1, p.NetQty))
-}
+func (p *Position) AvgPrice() domain.Price { return p.holding().Avg() }
 
 // Unrealized is the open quantity's P&L at last: NetQty*last - Basis.
-func (p *Position) Unrealized(last domain.Price) domain.Price {
-	if p.NetQty == 0 || last == 0 {
-		return 0
-	}
-	return domain.Price(p.NetQty)*last - p.Basis
-}
+func (p *Position) Unrealized(last domain.Price) domain.Price { return p.holding().Unrealized(last) }
 
 // fill applies one execution of signed quantity q (buy > 0) at price.
 func (p *Position) fill(q int64, price, charges domain.Price) {
@@ -71,56 +62,9 @@ func (p *Position) fill(q int64, price, charges domain.Price) {
 		p.SellQty -= q
 		p.SellValue += domain.Price(-q) * price
 	}
-	if p.NetQty != 0 && (p.NetQty > 0) != (q > 0) {
-		closing := min(abs(q), abs(p.NetQty))
-		qc := closing
-		if q < 0 {
-			qc = -closing
-		}
-		released := p.Basis
-		if closing != abs(p.NetQty) {
-			released = domain.Price(mulDivRound(int64(p.Basis), closing, abs(p.NetQty)))
-		}
-		p.Realized += -domain.Price(qc)*price - released
-		p.Basis -= released
-		p.NetQty += qc
-		q -= qc
-	}
-	if q != 0 {
-		p.NetQty += q
-		p.Basis += domain.Price(q) * price
-	}
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-// mulDivRound returns a*b/c rounded half away from zero, computed in 128
-// bits so that a*b cannot overflow. c must not be 0. Callers pass |b| <= |c|,
-// so the result is no larger than |a|; a quotient that would not fit in
-// 64 bits saturates instead.
-func mulDivRound(a, b, c int64) int64 {
-	neg := (a < 0) != (b < 0) != (c < 0)
-	ua, ub, uc := uint64(abs(a)), uint64(abs(b)), uint64(abs(c))
-	hi, lo := bits.Mul64(ua, ub)
-	if hi >= uc {
-		if neg {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	quo, rem := bits.Div64(hi, lo, uc)
-	if rem >= uc-rem { // rem*2 >= uc without overflow
-		quo++
-	}
-	if neg {
-		return -int64(quo)
-	}
-	return int64(quo)
+	h := p.holding()
+	p.Realized += h.Fill(q, price)
+	p.NetQty, p.Basis = h.Qty, h.Basis
 }
 
 type orderRef struct {

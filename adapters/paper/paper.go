@@ -560,7 +560,7 @@ func (b *Broker) view(o *order) domain.BrokerOrder {
 		Status: o.status, Reason: o.reason, UpdatedAt: o.updatedAt,
 	}
 	if o.filled > 0 {
-		v.AvgPrice = domain.Price(mulDivRound(int64(o.value), 1, o.filled))
+		v.AvgPrice = domain.Price(domain.MulDivRound(int64(o.value), 1, o.filled))
 	}
 	return v
 }

@@ -1,8 +1,6 @@
 package paper
 
 import (
-	"math"
-	"math/bits"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -21,65 +19,16 @@ type position struct {
 // fill applies one execution of signed quantity q (buy > 0) at price
 // (paise) at time at.
 func (p *position) fill(q, price int64, at time.Time) {
-	if p.qty != 0 && (p.qty > 0) != (q > 0) {
-		closing := min(abs(q), abs(p.qty))
-		qc := closing
-		if q < 0 {
-			qc = -closing
-		}
-		released := p.basis
-		if closing != abs(p.qty) {
-			released = mulDivRound(p.basis, closing, abs(p.qty))
-		}
-		p.basis -= released
-		p.qty += qc
-		q -= qc
+	h := domain.Holding{Qty: p.qty, Basis: domain.Price(p.basis)}
+	h.Fill(q, domain.Price(price))
+	if h.Qty != 0 && (p.qty == 0 || (p.qty > 0) != (h.Qty > 0)) {
+		p.openedAt = at // opened from flat, or flipped through zero
 	}
-	if q != 0 {
-		if p.qty == 0 {
-			p.openedAt = at
-		}
-		p.qty += q
-		p.basis += q * price
-	}
+	p.qty, p.basis = h.Qty, int64(h.Basis)
 }
 
 // avg is the average price, basis/qty rounded half away from zero (0 when
 // flat).
 func (p *position) avg() domain.Price {
-	if p.qty == 0 {
-		return 0
-	}
-	return domain.Price(mulDivRound(p.basis, 1, p.qty))
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-// mulDivRound returns a*b/c rounded half away from zero, computed in 128
-// bits so that a*b cannot overflow. c must not be 0. Callers pass |b| <= |c|,
-// so the result is no larger than |a|; a quotient that would not fit in
-// 64 bits saturates instead.
-func mulDivRound(a, b, c int64) int64 {
-	neg := (a < 0) != (b < 0) != (c < 0)
-	ua, ub, uc := uint64(abs(a)), uint64(abs(b)), uint64(abs(c))
-	hi, lo := bits.Mul64(ua, ub)
-	if hi >= uc {
-		if neg {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	quo, rem := bits.Div64(hi, lo, uc)
-	if rem >= uc-rem { // rem*2 >= uc without overflow
-		quo++
-	}
-	if neg {
-		return -int64(quo)
-	}
-	return int64(quo)
+	return domain.Holding{Qty: p.qty, Basis: domain.Price(p.basis)}.Avg()
 }
