@@ -194,31 +194,46 @@ func (s *Server) handleSetPaperTrading(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) handleKill(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Account string `json:"account"`
-		Reason  string `json:"reason"`
-	}
+// accountField is the optional "account" of a control request body
+// (default: the caller's paper account).
+type accountField struct {
+	Account string `json:"account"`
+}
+
+func (f accountField) account() string { return f.Account }
+
+// controlRequest decodes a control command's JSON body into a T, runs do
+// for the caller on the body's account, and answers that account's
+// control status.
+func controlRequest[T interface{ account() string }](s *Server, w http.ResponseWriter, r *http.Request,
+	do func(a engine.Actor, acct string, req T) (engine.ControlStatus, error)) {
+	var req T
 	if err := decodeBody(r, &req, false); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+	s.controlAnswer(w, r, req.account(), func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+		return do(a, acct, req)
+	})
+}
+
+func (s *Server) handleKill(w http.ResponseWriter, r *http.Request) {
+	type body struct {
+		accountField
+		Reason string `json:"reason"`
+	}
+	controlRequest(s, w, r, func(a engine.Actor, acct string, req body) (engine.ControlStatus, error) {
 		return s.trading.Kill(r.Context(), a, acct, req.Reason)
 	})
 }
 
 func (s *Server) handleKillReset(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Account string `json:"account"`
+	type body struct {
+		accountField
 		Confirm string `json:"confirm"`
 		Reason  string `json:"reason"`
 	}
-	if err := decodeBody(r, &req, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+	controlRequest(s, w, r, func(a engine.Actor, acct string, req body) (engine.ControlStatus, error) {
 		return s.trading.ResetKill(r.Context(), a, acct, req.Confirm, req.Reason)
 	})
 }
@@ -447,20 +462,15 @@ func (s *Server) handleAutonomousStrategies(w http.ResponseWriter, r *http.Reque
 // strategy's schema (400 naming each bad one) and recorded complete, with
 // defaults filled in.
 func (s *Server) handleEnableStrategy(w http.ResponseWriter, r *http.Request) {
-	var req struct {
+	type body struct {
+		accountField
 		Strategy string          `json:"strategy"`
-		Account  string          `json:"account"`
 		Params   json.RawMessage `json:"params"`
 	}
-	if err := decodeBody(r, &req, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if req.Strategy == "" {
-		writeError(w, r, s.log, invalid("strategy", "is required"))
-		return
-	}
-	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+	controlRequest(s, w, r, func(a engine.Actor, acct string, req body) (engine.ControlStatus, error) {
+		if req.Strategy == "" {
+			return engine.ControlStatus{}, invalid("strategy", "is required")
+		}
 		return s.trading.EnableStrategy(r.Context(), a, acct, req.Strategy, req.Params)
 	})
 }
@@ -468,20 +478,15 @@ func (s *Server) handleEnableStrategy(w http.ResponseWriter, r *http.Request) {
 // handleDisableStrategy serves POST /api/v1/autonomous/disable
 // {"strategy","account"?,"reason"?}.
 func (s *Server) handleDisableStrategy(w http.ResponseWriter, r *http.Request) {
-	var req struct {
+	type body struct {
+		accountField
 		Strategy string `json:"strategy"`
-		Account  string `json:"account"`
 		Reason   string `json:"reason"`
 	}
-	if err := decodeBody(r, &req, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if req.Strategy == "" {
-		writeError(w, r, s.log, invalid("strategy", "is required"))
-		return
-	}
-	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+	controlRequest(s, w, r, func(a engine.Actor, acct string, req body) (engine.ControlStatus, error) {
+		if req.Strategy == "" {
+			return engine.ControlStatus{}, invalid("strategy", "is required")
+		}
 		return s.trading.DisableStrategy(r.Context(), a, acct, req.Strategy, req.Reason)
 	})
 }
@@ -490,15 +495,11 @@ func (s *Server) handleDisableStrategy(w http.ResponseWriter, r *http.Request) {
 // {"account", "limits": {...}} (admin): the account's limits are replaced
 // (absent fields: no limit).
 func (s *Server) handleSetRiskLimits(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Account string            `json:"account"`
-		Limits  domain.RiskLimits `json:"limits"`
+	type body struct {
+		accountField
+		Limits domain.RiskLimits `json:"limits"`
 	}
-	if err := decodeBody(r, &req, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	s.controlAnswer(w, r, req.Account, func(a engine.Actor, acct string) (engine.ControlStatus, error) {
+	controlRequest(s, w, r, func(a engine.Actor, acct string, req body) (engine.ControlStatus, error) {
 		return s.trading.SetRiskLimits(r.Context(), a, acct, req.Limits)
 	})
 }
