@@ -12,6 +12,7 @@ import (
 	"github.com/algoauto/algoauto/adapters/paper"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/strategy"
+	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/eventstore/embedded"
 	"github.com/algoauto/algoauto/instruments"
@@ -80,6 +81,10 @@ func BenchmarkEngineTicks(b *testing.B) {
 		if _, err := e.Command(ctx, actor, "paper-bench", CmdStart, "bench", false); err != nil {
 			b.Fatal(err)
 		}
+		head, err := st.Head(ctx) // the ticks come after the strategy was enabled
+		if err != nil {
+			b.Fatal(err)
+		}
 		lat := make([]time.Duration, 0, n)
 		b.StartTimer()
 		start := time.Now()
@@ -90,7 +95,7 @@ func BenchmarkEngineTicks(b *testing.B) {
 			at := ticks[i].ExchangeTime
 			e.tickAt.Store(&at)
 			e.mu.Unlock()
-			e.onTick(ctx, ticks[i])
+			e.onTick(ctx, ticks[i], head+eventstore.Position(i+1), "")
 			lat = append(lat, time.Since(t0))
 		}
 		elapsed := time.Since(start)

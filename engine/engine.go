@@ -140,9 +140,22 @@ type Engine struct {
 	env      strategy.Env
 	rec      reconState          // reconciliation with the brokers (reconcile.go)
 	applied  eventstore.Position // the log is folded up to here
+	// foldPos and foldMeta are the position and metadata of the event
+	// being folded (for an append, the position it landed at); loading is
+	// true while Load folds the log, before the strategies' replay.
+	foldPos  eventstore.Position
+	foldMeta []byte
+	loading  bool
+	// cause is the id of the tick being processed: events appended
+	// meanwhile carry it as their causation id, so a replay can hand a
+	// strategy its fills after the tick that caused them.
+	cause string
 	// tickAt is the latest tick's exchange time, the engine's event
 	// clock; atomic, because brokers read it while the engine holds mu.
 	tickAt atomic.Pointer[time.Time]
+	// handled is the position of the last event Run has fully handled
+	// (folded, and a tick's orders, fills and strategies done).
+	handled atomic.Uint64
 }
 
 type posKey struct{ account, instrument string }
@@ -168,8 +181,17 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 		runners: map[string]map[string]*running{}, env: cfg.StrategyEnv}
 }
 
-// Load folds the whole log into the engine's state.
+// Load folds the whole log into the engine's state, then replays the
+// enabled strategies (replay.go) so that they continue where they were.
 func (e *Engine) Load(ctx context.Context) error {
+	e.mu.Lock()
+	e.loading = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.loading = false
+		e.mu.Unlock()
+	}()
 	var after eventstore.Position
 	for {
 		evs, err := e.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: 4096})
@@ -182,10 +204,19 @@ func (e *Engine) Load(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 		if len(evs) < 4096 {
-			return nil
+			break
 		}
 		after = evs[len(evs)-1].Position
 	}
+	e.handled.Store(uint64(e.Applied()))
+	return e.replayStrategies(ctx)
+}
+
+// Applied returns the position up to which the engine has folded the log.
+func (e *Engine) Applied() eventstore.Position {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.applied
 }
 
 // Run follows the log after what Load folded: ticks go to the simulated
@@ -239,8 +270,9 @@ func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 			e.mu.Unlock()
 			progressed = true
 			if t, ok := de.(domain.Tick); ok {
-				e.onTick(ctx, t)
+				e.onTick(ctx, t, ev.Position, ev.ID.String())
 			}
+			e.handled.Store(uint64(ev.Position))
 		}
 	}
 }
@@ -253,6 +285,13 @@ func (e *Engine) EventTime() time.Time {
 		return *p
 	}
 	return time.Time{}
+}
+
+// Handled returns the position of the last event of the log the engine has
+// fully handled: folded and, for a tick, its fills recorded and its
+// strategies run. The distance to the store's head is the engine's lag.
+func (e *Engine) Handled() eventstore.Position {
+	return eventstore.Position(e.handled.Load())
 }
 
 // Tick returns the last tick of an instrument ("EXCHANGE:SYMBOL") the
@@ -271,6 +310,7 @@ func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) domain.Event {
 	if ev.Position > e.applied {
 		e.applied = ev.Position
 	}
+	e.foldPos, e.foldMeta = ev.Position, ev.Metadata
 	if !e.reg.Known(ev.Type) {
 		return nil
 	}
@@ -356,6 +396,9 @@ func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore
 	if len(evs) == 0 {
 		return nil
 	}
+	if md.CausationID == "" {
+		md.CausationID = e.cause
+	}
 	data := make([]eventstore.EventData, len(evs))
 	for i, ev := range evs {
 		var id uuid.UUID
@@ -381,6 +424,9 @@ func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore
 		return nil // a retry: folded the first time
 	}
 	at := e.cfg.Wall()
+	// The position of the last event; exact for the events appended alone
+	// whose position matters (StrategyEnabled).
+	e.foldPos, e.foldMeta = res.Position, nil
 	for _, ev := range evs {
 		e.versions[stream]++
 		e.fold(stream, ev, at)

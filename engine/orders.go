@@ -435,13 +435,16 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 	return e.append(ctx, domain.OrderStream(id), "", md, ev)
 }
 
-// onTick hands a tick to every simulated broker, in account order, and
-// records their executions.
-func (e *Engine) onTick(ctx context.Context, t domain.Tick) {
+// onTick hands the tick at log position pos (event id cause) to every
+// simulated broker, in account order, and records their executions; then
+// to the strategies. What it appends carries the tick's id as causation.
+func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Position, cause string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.cause = cause
+	defer func() { e.cause = "" }()
 	defer e.observeTickLocked(ctx, t)
-	defer e.runStrategiesLocked(ctx, t)
+	defer e.runStrategiesLocked(ctx, t, pos)
 	defer e.retryFlattenLocked(ctx, t)
 	keys := make([]brokerKey, 0, len(e.brokers))
 	for k := range e.brokers {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
 )
 
@@ -42,8 +43,19 @@ func (e *Engine) foldSignal(de domain.Event) {
 			s.status, s.orderIDs = SignalAccepted, ev.OrderIDs
 		}
 	case domain.SignalRejected:
-		if s := e.signals[ev.SignalID]; s != nil {
-			s.status, s.rule, s.reason = SignalRejected, ev.Rule, ev.Reason
+		s := e.signals[ev.SignalID]
+		if s == nil {
+			return
+		}
+		s.status, s.rule, s.reason = SignalRejected, ev.Rule, ev.Reason
+		// Live, raiseLocked tells the strategy its rejected signal's leg
+		// is done; on load the note waits for the strategy's replay. A
+		// broker rejection ends the leg through its order instead.
+		if e.loading && ev.Rule != "broker" {
+			if r := e.runners[s.raised.Account][s.raised.Strategy]; r != nil && r.source == s.raised.Source {
+				e.queueNoteLocked(fillNote{r: r, sigID: ev.SignalID, fromSignal: true,
+					fill: strategy.Fill{Done: true, Reason: ev.Rule + ": " + ev.Reason}})
+			}
 		}
 	}
 }

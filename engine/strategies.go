@@ -17,19 +17,30 @@ type running struct {
 	account, name string
 	params        json.RawMessage
 	s             strategy.Strategy
-	source        string              // signal source: "strategy:<account>:<name>@<epoch>"
-	epoch         eventstore.Position // where this instance started trading live (0: not yet)
-	legs          map[string]string   // signal id -> leg
-	beat          int64               // unix second of the last timer beat
-	signals       int64               // signals raised since it was built
-	err           string              // why it could not be built, or its last failure
+	source        string                     // signal source: "strategy:<account>:<name>@<epoch>"
+	epoch         eventstore.Position        // the position of the StrategyEnabled that built it: it sees the ticks after
+	legs          map[string]string          // signal id -> leg
+	replayed      map[string]strategy.Signal // while it is replayed: the signals it raised again, by id
+	beat          int64                      // unix second of the last timer beat
+	signals       int64                      // signals raised since it was built
+	err           string                     // why it could not be built, or its last failure
 }
 
 // fillNote is an execution (or the end) of a strategy's order, queued for
 // the strategy's OnFill once the engine is done with the report.
+//
+// While the log is loaded, notes wait for the strategy's replay
+// (replay.go): the leg is not known yet, so sigID names the signal; cause
+// is the tick whose processing produced the note ("" for a command's) and
+// pos where it is in the log; fromSignal marks the end of a signal the
+// risk gate rejected (its fields come from the replayed signal).
 type fillNote struct {
-	r    *running
-	fill strategy.Fill
+	r          *running
+	fill       strategy.Fill
+	sigID      string
+	cause      string
+	pos        eventstore.Position
+	fromSignal bool
 }
 
 // syncRunnersLocked builds, rebuilds or drops the account's strategy
@@ -54,8 +65,12 @@ func (e *Engine) syncRunnersLocked(account string) {
 		if r := rs[run.Strategy]; r != nil && string(r.params) == string(run.Params) {
 			continue
 		}
+		// The instance sees the ticks after the event that enabled it,
+		// live and on replay alike, and its signal source carries that
+		// position: its leg ids (and so its signal and order ids) are its
+		// own, apart from an earlier instance's.
 		r := &running{account: account, name: run.Strategy, params: run.Params, legs: map[string]string{},
-			source: "strategy:" + account + ":" + run.Strategy}
+			epoch: e.foldPos, source: fmt.Sprintf("strategy:%s:%s@%d", account, run.Strategy, e.foldPos)}
 		s, err := e.cfg.Strategies.New(run.Strategy, run.Params)
 		if err != nil {
 			r.err = err.Error()
@@ -183,10 +198,20 @@ func (e *Engine) Definitions() []strategy.Definition {
 	return e.cfg.Strategies.List()
 }
 
-// runStrategiesLocked feeds a tick (and, once per second of event time, a
-// timer beat) to every strategy, in account and name order, and raises
-// their signals; then delivers the fills they are owed. e.mu is held.
-func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick) {
+// runStrategiesLocked feeds the tick at log position pos (and, once per
+// second of event time, a timer beat) to every strategy, in account and
+// name order, and raises their signals; then delivers the fills they are
+// owed. e.mu is held.
+func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick, pos eventstore.Position) {
+	e.eachRunnerLocked(t, pos, func(r *running, sigs []strategy.Signal) { e.raiseLocked(ctx, r, sigs) })
+	e.deliverFillsLocked(ctx)
+}
+
+// eachRunnerLocked hands the tick at pos to every strategy instance built
+// before it, in account and name order, with a timer beat when the tick
+// starts a new second of event time, and passes on what each answers.
+// e.mu is held.
+func (e *Engine) eachRunnerLocked(t domain.Tick, pos eventstore.Position, raise func(*running, []strategy.Signal)) {
 	if e.cfg.Strategies == nil || len(e.runners) == 0 {
 		return
 	}
@@ -205,25 +230,17 @@ func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick) {
 		slices.Sort(names)
 		for _, n := range names {
 			r := rs[n]
-			if r.s == nil {
+			if r.s == nil || pos <= r.epoch {
 				continue
-			}
-			if r.epoch == 0 {
-				// An instance starts fresh (its state is not replayed yet),
-				// so its leg ids restart: the log position where it began
-				// keeps its signal ids apart from an earlier instance's.
-				r.epoch = max(e.applied, 1)
-				r.source = fmt.Sprintf("strategy:%s:%s@%d", r.account, r.name, r.epoch)
 			}
 			sigs := r.s.OnTick(e.env, t)
 			if sec > r.beat {
 				r.beat = sec
 				sigs = append(sigs, r.s.OnTimer(e.env, time.Unix(sec, 0).In(domain.IST()))...)
 			}
-			e.raiseLocked(ctx, r, sigs)
+			raise(r, sigs)
 		}
 	}
-	e.deliverFillsLocked(ctx)
 }
 
 // raiseLocked turns a strategy's signals into SignalRaised events through
@@ -265,7 +282,7 @@ func (e *Engine) noteOrderLocked(o *order, qty int64, price domain.Price, at tim
 		return
 	}
 	leg, ok := r.legs[o.intent.SignalID]
-	if !ok {
+	if !ok && !(e.loading && e.raisedBy(r, o.intent.SignalID)) {
 		return
 	}
 	done := true
@@ -284,8 +301,29 @@ func (e *Engine) noteOrderLocked(o *order, qty int64, price domain.Price, at tim
 	if qty == 0 && !done {
 		return
 	}
-	e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: leg, Exchange: o.intent.Exchange, Symbol: o.intent.Symbol,
-		Side: o.intent.Side, Quantity: qty, Price: price, At: at, Done: done, Reason: reason}})
+	e.queueNoteLocked(fillNote{r: r, sigID: o.intent.SignalID, fill: strategy.Fill{Leg: leg, Exchange: o.intent.Exchange,
+		Symbol: o.intent.Symbol, Side: o.intent.Side, Quantity: qty, Price: price, At: at, Done: done, Reason: reason}})
+}
+
+// queueNoteLocked queues a note for its strategy; while the log is loaded
+// it is stamped with where it is in the log, for the replay. e.mu is held.
+func (e *Engine) queueNoteLocked(n fillNote) {
+	if e.loading {
+		n.pos = e.foldPos
+		if len(e.foldMeta) > 0 {
+			if md, err := eventstore.DecodeMetadata(e.foldMeta); err == nil {
+				n.cause = md.CausationID
+			}
+		}
+	}
+	e.fills = append(e.fills, n)
+}
+
+// raisedBy reports whether the signal was raised by the instance r. e.mu
+// is held.
+func (e *Engine) raisedBy(r *running, signalID string) bool {
+	s := e.signals[signalID]
+	return s != nil && s.raised.Source == r.source
 }
 
 // deliverFillsLocked hands queued fills to their strategies and raises
