@@ -415,6 +415,9 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 		}
 		ev = domain.OrderAccepted{OrderID: id, BrokerOrderID: r.BrokerOrderID}
 	case domain.ReportRejected:
+		if !o.open() {
+			return nil // a repeat, or news of an order that ended otherwise
+		}
 		ev = domain.OrderRejected{OrderID: id, Code: "broker", Reason: orDefault(r.Reason, "rejected by the broker")}
 	case domain.ReportFilled:
 		if o.trades[r.TradeID] {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/algoauto/algoauto/adapters/bus"
 	"github.com/algoauto/algoauto/adapters/sim"
+	"github.com/algoauto/algoauto/adapters/zerodha"
 	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/ingest"
@@ -41,6 +42,7 @@ type serveConfig struct {
 	Holidays        string
 	AlgoID          string
 	SimOptions      bool
+	Kite            kiteConfig
 	Streams         streamsConfig
 }
 
@@ -69,6 +71,12 @@ and the store is closed.`,
 			fromEnv(cmd, "bus", "ALGOAUTO_BUS", &cfg.Streams.Bus, g.getenv)
 			fromEnv(cmd, "ws-origins", "ALGOAUTO_WS_ORIGINS", &origins, g.getenv)
 			fromEnv(cmd, "algo-id", "ALGOAUTO_ALGO_ID", &cfg.AlgoID, g.getenv)
+			fromEnv(cmd, "kite-account", "ALGOAUTO_KITE_ACCOUNT", &cfg.Kite.Account, g.getenv)
+			// Secrets come from the environment only (flags show in ps).
+			cfg.Kite.APIKey, cfg.Kite.AccessToken = g.getenv("ALGOAUTO_KITE_API_KEY"), g.getenv("ALGOAUTO_KITE_ACCESS_TOKEN")
+			if cfg.Kite.Account != "" && (cfg.Kite.APIKey == "" || cfg.Kite.AccessToken == "") {
+				return configErr(fmt.Errorf("--kite-account %q needs ALGOAUTO_KITE_API_KEY and ALGOAUTO_KITE_ACCESS_TOKEN in the environment", cfg.Kite.Account))
+			}
 			for o := range strings.SplitSeq(origins, ",") {
 				if o = strings.TrimSpace(o); o != "" {
 					if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
@@ -104,6 +112,9 @@ and the store is closed.`,
 	f.StringVar(&simStart, "sim-start", "", "first simulated instant, RFC 3339 (default: the latest NSE session open)")
 	f.DurationVar(&cfg.SimInterval, "sim-interval", sim.DefaultInterval, "simulated time between rounds of ticks")
 	f.StringVar(&cfg.AlgoID, "algo-id", "", "the exchange-approved algo id stamped on algo orders (SEBI)")
+	f.StringVar(&cfg.Kite.Account, "kite-account", "", "the account whose live mode trades through Zerodha Kite Connect (env ALGOAUTO_KITE_ACCOUNT; key and token from ALGOAUTO_KITE_API_KEY and ALGOAUTO_KITE_ACCESS_TOKEN)")
+	f.StringVar(&cfg.Kite.URL, "kite-url", zerodha.DefaultBaseURL, "Kite Connect API address")
+	f.DurationVar(&cfg.Kite.Poll, "kite-poll", time.Second, "how often live orders are polled for fills (Kite allows 10 requests/s)")
 	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 14 times the ticks)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
@@ -220,7 +231,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	}
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	eng, engDone, err := startEngine(engCtx, st.Store, reg, feed, cfg.AlgoID, log)
+	eng, engDone, err := startEngine(engCtx, st.Store, reg, feed, engineOptions{AlgoID: cfg.AlgoID, Kite: cfg.Kite}, log)
 	if err != nil {
 		return err
 	}
