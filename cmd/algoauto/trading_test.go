@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestServePaperTrading: serve with the simulated feed; an admin starts
@@ -115,6 +118,7 @@ func TestServeStrategy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	call := adminCaller(t, ctx, base)
+	live := watchRooms(t, ctx, base, "signals", "orders", "trades", "positions", "pnl")
 	// Fast averages on every tick, so crossings come within seconds.
 	if code, b := call("POST", "/api/v1/autonomous/enable", map[string]any{"account": "paper-admin", "strategy": "ma-crossover",
 		"params": map[string]any{"fast": 2, "slow": 4, "bar_seconds": 0, "death_cross": "short"}}); code != http.StatusOK {
@@ -124,6 +128,7 @@ func TestServeStrategy(t *testing.T) {
 		t.Fatalf("start: %d %s", code, b)
 	}
 	type trade struct {
+		OrderID  string  `json:"order_id"`
 		Side     string  `json:"side"`
 		Quantity int64   `json:"quantity"`
 		Price    float64 `json:"price"`
@@ -233,7 +238,92 @@ func TestServeStrategy(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(b), `"strategy":"ma-crossover"`) {
 		t.Fatalf("signals: %d %s", code, b)
 	}
+	// The same happened live on the WebSocket: every fill in the trades
+	// room, and updates of the strategy's account in the other rooms.
+	waitFor(t, time.Minute, "every fill on /ws", func() bool {
+		seen := live.text("trades")
+		for _, f := range fills.Trades {
+			if !strings.Contains(seen, `"order_id":"`+f.OrderID+`"`) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, room := range []string{"signals", "orders", "positions", "pnl"} {
+		waitFor(t, time.Minute, "updates of paper-admin in the "+room+" room", func() bool {
+			return strings.Contains(live.text(room), `"paper-admin"`)
+		})
+	}
+	waitFor(t, time.Minute, "the positions room to show the strategy's position", func() bool {
+		return strings.Contains(live.text("positions"), `"strategy":"ma-crossover"`)
+	})
 	t.Logf("%d fills, realised %d paise, net %d", len(fills.Trades), fromFills, netFills)
+}
+
+// roomWatch is what an admin's WebSocket received per room: the data of
+// every SNAPSHOT, UPDATE and ORDER_UPDATE, in order.
+type roomWatch struct {
+	mu    sync.Mutex
+	rooms map[string]*strings.Builder
+	err   error
+}
+
+func (w *roomWatch) text(room string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rooms[room] == nil {
+		return ""
+	}
+	return w.rooms[room].String()
+}
+
+// watchRooms opens /ws as the admin and subscribes to rooms; what arrives
+// is kept until the test ends.
+func watchRooms(t *testing.T, ctx context.Context, base string, rooms ...string) *roomWatch {
+	t.Helper()
+	tok, _, err := adminToken(ctx, base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws?access_token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(64 << 20)
+	w := &roomWatch{rooms: map[string]*strings.Builder{}}
+	for _, r := range rooms {
+		b, _ := json.Marshal(map[string]any{"type": "SUBSCRIBE", "room": r})
+		if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		w.rooms[r] = &strings.Builder{}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m struct {
+				Type string          `json:"type"`
+				Room string          `json:"room"`
+				Data json.RawMessage `json:"data"`
+			}
+			if json.Unmarshal(b, &m) != nil || (m.Type != "UPDATE" && m.Type != "SNAPSHOT" && m.Type != "ORDER_UPDATE") {
+				continue
+			}
+			w.mu.Lock()
+			if sb := w.rooms[m.Room]; sb != nil {
+				sb.Write(m.Data)
+				sb.WriteByte('\n')
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow(); <-done })
+	return w
 }
 
 func abs64(v int64) int64 {
