@@ -25,6 +25,11 @@ const (
 	// DiffPositionMismatch: the net quantities of an instrument and
 	// product differ (Ours, Theirs).
 	DiffPositionMismatch = "position_mismatch"
+	// DiffHoldingMismatch: the broker's delivery quantity of an instrument
+	// (Theirs: its holding, plus the day's CNC position for a broker that
+	// reports the two apart) differs from the engine's CNC position in it
+	// (Ours: its long part when the broker's positions report the whole).
+	DiffHoldingMismatch = "holding_mismatch"
 	// DiffUnknownBrokerOrder: the broker has a live order the engine does
 	// not know.
 	DiffUnknownBrokerOrder = "unknown_broker_order"
@@ -42,8 +47,8 @@ const (
 // BrokerSnapshotObserved records what an account's broker reported when
 // the engine checked its view against it: the orders that matter to the
 // check (live at the broker, open in the engine, or different) out of
-// OrdersSeen, and every position. Error says why the broker could not be
-// asked; the snapshot then holds nothing. It starts a check: the
+// OrdersSeen, every position and every delivery holding. Error says why
+// the broker could not be asked; the snapshot then holds nothing. It starts a check: the
 // ReconciliationDiffFound events appended with it, in the same append, are
 // the check's differences (Diffs says how many).
 type BrokerSnapshotObserved struct {
@@ -53,6 +58,7 @@ type BrokerSnapshotObserved struct {
 	Orders     []BrokerOrder    `json:"orders"`
 	OrdersSeen int              `json:"orders_seen"`
 	Positions  []BrokerPosition `json:"positions"`
+	Holdings   []BrokerHolding  `json:"holdings,omitempty"`
 	Error      string           `json:"error,omitempty"`
 	Diffs      int              `json:"diffs"`
 	By         string           `json:"by"`
@@ -82,7 +88,8 @@ func (e BrokerSnapshotObserved) Validate() error {
 // ReconciliationDiffFound is one difference between the engine's view of an
 // account and its broker's, found by the check its BrokerSnapshotObserved
 // started. Which fields are set depends on Kind: Instrument
-// ("EXCHANGE:SYMBOL") and Product for positions; the order ids, statuses
+// ("EXCHANGE:SYMBOL") and Product for positions and holdings (CNC); the
+// order ids, statuses
 // and filled quantities (Ours, Theirs) for orders; Message always says it
 // in words. Trading on the account is blocked until a later check finds no
 // difference or an admin adopts the broker's view (PositionAdopted).
@@ -122,6 +129,14 @@ func (e ReconciliationDiffFound) Validate() error {
 		if e.Ours == e.Theirs {
 			c.fail("theirs", "must differ from ours (%d) for a %s", e.Ours, e.Kind)
 		}
+	case DiffHoldingMismatch:
+		c.nonEmpty("instrument", e.Instrument)
+		if e.Product != CNC {
+			c.fail("product", "must be CNC for a %s, got %q", e.Kind, e.Product)
+		}
+		if e.Ours == e.Theirs {
+			c.fail("theirs", "must differ from ours (%d) for a %s", e.Ours, e.Kind)
+		}
 	case DiffUnknownBrokerOrder:
 		c.nonEmpty("instrument", e.Instrument)
 		if e.ClientOrderID == "" && e.BrokerOrderID == "" {
@@ -132,7 +147,7 @@ func (e ReconciliationDiffFound) Validate() error {
 		c.nonEmpty("order_id", e.OrderID)
 	case DiffBrokerUnavailable:
 	default:
-		c.fail("kind", "must be one of position_mismatch, unknown_broker_order, missing_order, status_mismatch, broker_unavailable, got %q", e.Kind)
+		c.fail("kind", "must be one of position_mismatch, holding_mismatch, unknown_broker_order, missing_order, status_mismatch, broker_unavailable, got %q", e.Kind)
 	}
 	c.nonEmpty("message", e.Message)
 	return c.result()
@@ -140,8 +155,17 @@ func (e ReconciliationDiffFound) Validate() error {
 
 // PositionAdopted records that an admin took the broker's position in an
 // instrument and product as the engine's own: the engine's net quantity
-// goes from Previous to Quantity (the broker's, signed) at the broker's
-// average price, and the instrument's differences are settled.
+// goes from Previous to Quantity (the broker's, signed), and the
+// instrument's differences are settled. For a delivery holding the broker
+// reports only in its holdings, Quantity and AvgPrice are the holding's.
+//
+// An adoption is no trade. The engine's book and the positions and P&L
+// read models apply the difference (Delta) as a fill at AvgPrice that
+// realises nothing, no charges and no fill count: from flat, the position
+// is the broker's quantity at the broker's average; an addition averages
+// in at AvgPrice; a reduction keeps the average; a flip opens the new side
+// at AvgPrice. From then on ticks value it and fills close it against that
+// average.
 type PositionAdopted struct {
 	Account    string    `json:"account"`
 	Mode       Mode      `json:"mode"`

@@ -29,6 +29,26 @@ func TestReconciliationEventsValidate(t *testing.T) {
 		{"unknown kind", func() domain.Event { e := diff; e.Kind = "other"; return e }(), "kind"},
 		{"missing order without id", func() domain.Event { e := diff; e.Kind = domain.DiffMissingOrder; return e }(), "order_id"},
 		{"unknown broker order without ids", func() domain.Event { e := diff; e.Kind = domain.DiffUnknownBrokerOrder; return e }(), "broker_order_id"},
+		{"holding diff", func() domain.Event {
+			e := diff
+			e.Kind, e.Instrument, e.Product, e.Theirs = domain.DiffHoldingMismatch, "NSE:INFY", domain.CNC, 10
+			return e
+		}(), ""},
+		{"holding diff of another product", func() domain.Event {
+			e := diff
+			e.Kind, e.Instrument, e.Theirs = domain.DiffHoldingMismatch, "NSE:INFY", 10
+			return e
+		}(), "product"},
+		{"holding diff that agrees", func() domain.Event {
+			e := diff
+			e.Kind, e.Instrument, e.Product, e.Ours, e.Theirs = domain.DiffHoldingMismatch, "NSE:INFY", domain.CNC, 10, 10
+			return e
+		}(), "theirs"},
+		{"snapshot with holdings", func() domain.Event {
+			e := snap
+			e.Holdings = []domain.BrokerHolding{{Account: "acc", Exchange: "NSE", Symbol: "INFY", Quantity: 10, AvgPrice: 150000}}
+			return e
+		}(), ""},
 		{"broker unavailable", domain.ReconciliationDiffFound{Account: "acc", Mode: domain.Paper, Kind: domain.DiffBrokerUnavailable, Message: "timeout"}, ""},
 		{"diff without message", func() domain.Event { e := diff; e.Message = ""; return e }(), "message"},
 		{"adopted", adopted, ""},

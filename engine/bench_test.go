@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/algoauto/algoauto/adapters/paper"
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/strategy"
@@ -95,7 +97,7 @@ func BenchmarkEngineTicks(b *testing.B) {
 			at := ticks[i].ExchangeTime
 			e.tickAt.Store(&at)
 			e.mu.Unlock()
-			e.onTick(ctx, ticks[i], head+eventstore.Position(i+1), "")
+			e.onTick(ctx, ticks[i], head+eventstore.Position(i+1), uuid.Nil)
 			lat = append(lat, time.Since(t0))
 		}
 		elapsed := time.Since(start)
@@ -122,6 +124,125 @@ func BenchmarkEngineTicks(b *testing.B) {
 		b.Logf("%d ticks: engine %.0f ticks/s (p50 %v, p99 %v, max %v per tick; %d signals, each appended with its orders and fills); probe %.0f ticks/s; ratio %.3f",
 			n, rate, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], sigs, prate, rate/prate)
 		st.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkEngineRecorded: recorded ticks through the engine as a replay
+// of the log drives it (the backtest issue's path): a day of NIFTY future
+// ticks (50 a second, 09:15-15:30: 1,125,000) already in an embedded store
+// are streamed (Scan), decoded, folded and handed to the paper broker and
+// ma-crossover (60 s bars), whose signals, orders and fills are appended to
+// a second store. The probe reads and decodes the same ticks into a
+// last-tick map, the least a consumer of recorded ticks does. Run with
+// -cpu 1 for the one-core figure.
+func BenchmarkEngineRecorded(b *testing.B) {
+	const perDay = 1_125_000
+	ctx := context.Background()
+	reg := codec.NewRegistry()
+	rec, err := embedded.Open(ctx, embedded.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Close()
+	rnd := rand.New(rand.NewPCG(5, 6))
+	open := time.Date(2026, 11, 20, 9, 15, 0, 0, domain.IST())
+	px := domain.Rupees(26000)
+	batch := make([]eventstore.EventData, 0, 8192)
+	for i := range perDay {
+		px += domain.Price(rnd.IntN(9)-4) * 5
+		t := domain.Tick{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: "NIFTY26NOVFUT",
+			ExchangeTime: open.Add(time.Duration(i) * 20 * time.Millisecond), LTP: px, Bid: px - 5, Ask: px + 5, BidQty: 650, AskQty: 650}
+		d, err := reg.Encode(uuid.New(), t, eventstore.Metadata{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, d)
+		if len(batch) == cap(batch) || i == perDay-1 {
+			if _, err := rec.Append(ctx, t.Stream(), eventstore.Any(), batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	master, err := instruments.Simulated(instruments.SimConfig{At: open})
+	if err != nil {
+		b.Fatal(err)
+	}
+	strategies, err := strategy.NewRegistry(strategy.Builtins()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// scan streams the recorded log, as Load and a strategy replay do.
+	scan := func(fn func(*eventstore.RecordedEvent)) {
+		if err := rec.Scan(ctx, 0, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool { fn(ev); return true }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		out, err := embedded.Open(ctx, embedded.Config{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var e *Engine
+		e = New(out, reg, Config{Strategies: strategies, StrategyEnv: masterEnv{master},
+			Now:        func() time.Time { return e.EventTime() },
+			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
+			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
+				return paper.New(paper.Config{Account: account, Now: e.EventTime})
+			}})
+		actor := Actor{User: "bench", Admin: true, Trader: true}
+		params, _ := json.Marshal(map[string]any{"symbol": "NIFTY26NOVFUT", "fast": 5, "slow": 20})
+		if _, err := e.EnableStrategy(ctx, actor, "paper-bench", "ma-crossover", params); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Command(ctx, actor, "paper-bench", CmdStart, "bench", false); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		n := 0
+		scan(func(ev *eventstore.RecordedEvent) {
+			e.mu.Lock()
+			de := e.foldRecorded(ev)
+			e.mu.Unlock()
+			if t, ok := de.(domain.Tick); ok {
+				e.onTick(ctx, t, ev.Position, ev.ID)
+				n++
+			}
+		})
+		elapsed := time.Since(start)
+		b.StopTimer()
+
+		last := map[string]domain.Tick{}
+		pstart := time.Now()
+		pn := 0
+		scan(func(ev *eventstore.RecordedEvent) {
+			de, err := reg.Decode(ev)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := de.(domain.Tick)
+			last[t.Exchange+":"+t.Symbol] = t
+			pn++
+		})
+		pel := time.Since(pstart)
+		if n != perDay || pn != perDay {
+			b.Fatalf("engine saw %d ticks, probe %d, want %d", n, pn, perDay)
+		}
+		sigs := e.Strategies(nil)[0].Signals
+		if sigs == 0 {
+			b.Fatal("no signals: the strategy did not trade")
+		}
+		rate, prate := float64(n)/elapsed.Seconds(), float64(pn)/pel.Seconds()
+		b.ReportMetric(rate, "ticks/s")
+		b.ReportMetric(prate, "probe_ticks/s")
+		b.ReportMetric(rate/prate, "ratio")
+		b.ReportMetric(float64(sigs), "signals")
+		b.Logf("%d recorded ticks: engine %.0f ticks/s (%d signals), probe (read+decode) %.0f ticks/s; ratio %.3f", n, rate, sigs, prate, rate/prate)
+		out.Close()
 		b.StartTimer()
 	}
 }

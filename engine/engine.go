@@ -149,7 +149,7 @@ type Engine struct {
 	// cause is the id of the tick being processed: events appended
 	// meanwhile carry it as their causation id, so a replay can hand a
 	// strategy its fills after the tick that caused them.
-	cause string
+	cause uuid.UUID
 	// tickAt is the latest tick's exchange time, the engine's event
 	// clock; atomic, because brokers read it while the engine holds mu.
 	tickAt atomic.Pointer[time.Time]
@@ -192,24 +192,46 @@ func (e *Engine) Load(ctx context.Context) error {
 		e.loading = false
 		e.mu.Unlock()
 	}()
-	var after eventstore.Position
-	for {
-		evs, err := e.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: 4096})
-		if err != nil {
-			return fmt.Errorf("engine: load: %w", err)
-		}
+	err := e.scanLog(ctx, 0, func(ev *eventstore.RecordedEvent) {
 		e.mu.Lock()
-		for i := range evs {
-			e.foldRecorded(&evs[i])
-		}
+		e.foldRecorded(ev)
+		e.foldMeta = nil // Scan's bytes are valid only during the call
 		e.mu.Unlock()
-		if len(evs) < 4096 {
-			break
-		}
-		after = evs[len(evs)-1].Position
+	})
+	if err != nil {
+		return fmt.Errorf("engine: load: %w", err)
 	}
 	e.handled.Store(uint64(e.Applied()))
 	return e.replayStrategies(ctx)
+}
+
+// scanner is a store that streams the log without copying it (the
+// embedded and PostgreSQL stores): an event's bytes are valid only during
+// fn.
+type scanner interface {
+	Scan(ctx context.Context, after eventstore.Position, filter eventstore.Filter, fn func(*eventstore.RecordedEvent) bool) error
+}
+
+// scanLog calls fn for every event after position after, in order, up to
+// the head when it started: with the store's Scan when it has one, else
+// in pages of ReadAll.
+func (e *Engine) scanLog(ctx context.Context, after eventstore.Position, fn func(*eventstore.RecordedEvent)) error {
+	if sc, ok := e.st.(scanner); ok {
+		return sc.Scan(ctx, after, eventstore.Filter{}, func(ev *eventstore.RecordedEvent) bool { fn(ev); return true })
+	}
+	for {
+		evs, err := e.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: 4096})
+		if err != nil {
+			return err
+		}
+		for i := range evs {
+			fn(&evs[i])
+		}
+		if len(evs) < 4096 {
+			return nil
+		}
+		after = evs[len(evs)-1].Position
+	}
 }
 
 // Applied returns the position up to which the engine has folded the log.
@@ -270,7 +292,7 @@ func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 			e.mu.Unlock()
 			progressed = true
 			if t, ok := de.(domain.Tick); ok {
-				e.onTick(ctx, t, ev.Position, ev.ID.String())
+				e.onTick(ctx, t, ev.Position, ev.ID)
 			}
 			e.handled.Store(uint64(ev.Position))
 		}
@@ -396,8 +418,8 @@ func (e *Engine) append(ctx context.Context, stream, idKey string, md eventstore
 	if len(evs) == 0 {
 		return nil
 	}
-	if md.CausationID == "" {
-		md.CausationID = e.cause
+	if md.CausationID == "" && e.cause != uuid.Nil {
+		md.CausationID = e.cause.String()
 	}
 	data := make([]eventstore.EventData, len(evs))
 	for i, ev := range evs {

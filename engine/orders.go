@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/risk"
 	"github.com/algoauto/algoauto/eventstore"
@@ -441,11 +443,11 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 // onTick hands the tick at log position pos (event id cause) to every
 // simulated broker, in account order, and records their executions; then
 // to the strategies. What it appends carries the tick's id as causation.
-func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Position, cause string) {
+func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Position, cause uuid.UUID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cause = cause
-	defer func() { e.cause = "" }()
+	defer func() { e.cause = uuid.Nil }()
 	defer e.observeTickLocked(ctx, t)
 	defer e.runStrategiesLocked(ctx, t, pos)
 	defer e.retryFlattenLocked(ctx, t)

@@ -7,22 +7,52 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
 )
 
 // Safe restart: after Load (and Recover) the engine asks each account's
-// broker for its orders and positions and compares them with its own view
-// (positions from fills and adoptions, orders from their streams). The
-// check is recorded as BrokerSnapshotObserved followed, in the same
-// append, by one ReconciliationDiffFound per difference; while any is
-// outstanding the account may not trade (rule "reconciliation"): orders,
-// signals, modifications, start, resume and flattening are refused. A
-// later check that finds none, or an admin adopting the broker's view of
-// an instrument (PositionAdopted), lifts the block. A broker that cannot
-// be asked is a difference too (broker_unavailable): a missing report is
-// not a flat account.
+// broker for its orders, positions and delivery holdings and compares them
+// with its own view (positions from fills and adoptions, orders from their
+// streams). The check is recorded as BrokerSnapshotObserved followed, in
+// the same append, by one ReconciliationDiffFound per difference; while
+// any is outstanding the account may not trade (rule "reconciliation"):
+// orders, signals, modifications, start, resume and flattening are
+// refused. A later check that finds none, or an admin adopting the
+// broker's view of an instrument (PositionAdopted), lifts the block. A
+// broker that cannot be asked, or that fails any of the three reports, is
+// a difference too (broker_unavailable): a missing report is not a flat
+// account. RunReconciliation repeats the check while the engine runs.
+//
+// Delivery (CNC) has two reports at a broker: its positions and its
+// holdings. By default (the paper broker) the positions hold the whole net
+// CNC position and the holdings its long part again: the engine compares
+// its CNC position in an instrument with each report that names it, with
+// the positions (position_mismatch) and with the holdings
+// (holding_mismatch, against the engine's long quantity). An instrument
+// the positions do not name in CNC but the holdings do is compared with
+// the holdings alone, and adopting it adopts the holding; one neither
+// names is flat at the broker. A broker whose positions and holdings name
+// an instrument with different long quantities cannot be adopted from:
+// the two reports contradict each other. A broker that reports delivery
+// apart (DeliveryApart: Kite, whose positions carry the day's trades and
+// whose holdings what was bought before) is compared, for an instrument
+// its holdings name, on the holding plus the day's CNC position
+// (holding_mismatch), and that sum is what adopting it adopts.
+//
+// Locking: a check asks the broker without holding e.mu where it can
+// (askBrokerLocked): it notes the engine's view of the account (its order
+// events, reconciliation events and mode), asks, and uses the answer only
+// if that view did not move meanwhile, else it asks again; the paper
+// brokers change only while the engine holds e.mu and records what they
+// did, so an unchanged view means the answer matches it. The check that
+// follows a mode change (SetMode) asks holding e.mu, so that no order
+// slips in before it. A broker whose executions are polled (Poller) can be
+// ahead of the engine by the reports not polled yet: a check that finds a
+// difference there first collects and records them (pollLocked), then
+// asks again, and only what still differs is recorded.
 
 // ruleReconciliation is the rule of refusals while an account's view
 // differs from its broker's.
@@ -162,6 +192,18 @@ func (e *Engine) modeLocked(account string) domain.Mode {
 // in account order (see Reconcile). Call it after Load and Recover and
 // before trading starts.
 func (e *Engine) ReconcileAll(ctx context.Context) error {
+	var errs []error
+	for _, a := range e.reconAccounts() {
+		if _, err := e.Reconcile(ctx, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reconAccounts returns the accounts the log mentions, sorted: those with
+// a control, an order, a position or a reconciliation.
+func (e *Engine) reconAccounts() []string {
 	e.mu.Lock()
 	seen := map[string]bool{}
 	for a := range e.controls {
@@ -182,13 +224,49 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 		accts = append(accts, a)
 	}
 	slices.Sort(accts)
-	var errs []error
-	for _, a := range accts {
-		if _, err := e.Reconcile(ctx, a); err != nil {
-			errs = append(errs, err)
+	return accts
+}
+
+// RunReconciliation checks every account the log mentions against the
+// broker of its current mode every interval, until ctx ends (it then
+// returns nil). A check that finds a difference the account's state does
+// not already show records it and blocks the account; one that agrees
+// with the broker while the account is blocked records that and lifts the
+// block, as a manual check does. A check whose outcome is the account's
+// state already (agreeing again, or the same outstanding differences) is
+// not recorded, so a quiet account adds nothing to the log. Each check
+// bounds the broker's answers by the interval (at least 5 s, at most 1
+// min); a broker that does not answer in time is unavailable. The engine's
+// lock is not held while the broker answers (see askBrokerLocked).
+func (e *Engine) RunReconciliation(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("engine: the reconciliation interval must be positive, got %v", every)
+	}
+	timeout := min(max(every, 5*time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, a := range e.reconAccounts() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.recheck(ctx, a, timeout)
 		}
 	}
-	return errors.Join(errs...)
+}
+
+// recheck is one periodic check of an account (see RunReconciliation).
+func (e *Engine) recheck(ctx context.Context, account string, timeout time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine", unlocked: true, quiet: true, timeout: timeout}); err != nil && ctx.Err() == nil {
+		e.log.Error("reconciliation: the periodic check failed", "account", account, "err", err)
+	}
 }
 
 // Reconcile checks an account against the broker of its current mode and
@@ -199,7 +277,7 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 func (e *Engine) Reconcile(ctx context.Context, account string) (domain.Reconciliation, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	err := e.reconcileLocked(ctx, account, "engine")
+	_, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine", unlocked: true})
 	return e.reconStatusLocked(account), err
 }
 
@@ -214,68 +292,131 @@ func (e *Engine) CheckReconciliation(ctx context.Context, a Actor, account strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.reconcileLocked(ctx, account, a.User); err != nil {
+	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: a.User, unlocked: true}); err != nil {
 		return ControlStatus{}, err
 	}
 	return e.statusLocked(account), nil
 }
 
-// reconcileLocked asks the broker and records the check. e.mu is held.
+// reconcileLocked asks the broker, holding e.mu throughout, and records
+// the check. e.mu is held.
 func (e *Engine) reconcileLocked(ctx context.Context, account, by string) error {
-	mode := e.modeLocked(account)
-	snap := domain.BrokerSnapshotObserved{Account: account, Mode: mode, By: by, At: e.cfg.Now(),
+	_, err := e.reconCheckLocked(ctx, account, reconOpts{by: by})
+	return err
+}
+
+// reconOpts says how a check runs.
+type reconOpts struct {
+	by       string        // who asked
+	unlocked bool          // release e.mu while the broker answers (askBrokerLocked)
+	quiet    bool          // record only an outcome the account's state does not show yet
+	timeout  time.Duration // bound on the broker's answers; 0: ctx's
+}
+
+// reconCheckLocked asks the broker and records the check; recorded is false
+// when a quiet check found what the account's state already shows, or
+// ended with ctx. e.mu is held (and released while the broker answers if
+// o.unlocked).
+func (e *Engine) reconCheckLocked(ctx context.Context, account string, o reconOpts) (recorded bool, err error) {
+	var mode domain.Mode
+	var v brokerView
+	if o.unlocked {
+		mode, v, err = e.askCaughtUpLocked(ctx, account, o.timeout)
+	} else {
+		mode, v, err = e.askBrokerLocked(ctx, account, false, o.timeout)
+	}
+	if o.quiet && ctx.Err() != nil {
+		return false, ctx.Err() // stopping: an unanswered question is no difference
+	}
+	snap := domain.BrokerSnapshotObserved{Account: account, Mode: mode, Broker: v.name, By: o.by, At: e.cfg.Now(),
 		Orders: []domain.BrokerOrder{}, Positions: []domain.BrokerPosition{}}
 	var diffs []domain.ReconciliationDiffFound
-	bos, bps, name, err := e.askBrokerLocked(ctx, account, mode)
-	snap.Broker = name
 	if err != nil {
 		snap.Error = err.Error()
 		diffs = []domain.ReconciliationDiffFound{{Account: account, Mode: mode, Kind: domain.DiffBrokerUnavailable,
 			Message: "the broker could not be asked, so the account's positions are unknown (not flat): " + err.Error()}}
 	} else {
 		var kept []domain.BrokerOrder
-		diffs, kept = e.compareLocked(account, mode, bos, bps)
-		snap.Orders, snap.OrdersSeen, snap.Positions = kept, len(bos), bps
+		diffs, kept = e.compareLocked(account, mode, v)
+		snap.Orders, snap.OrdersSeen, snap.Positions, snap.Holdings = kept, len(v.orders), v.positions, v.holdings
 	}
 	snap.Diffs = len(diffs)
+	if o.quiet && e.sameOutcomeLocked(account, mode, v.name, diffs) {
+		return false, nil
+	}
 	evs := make([]domain.Event, 0, 1+len(diffs))
 	evs = append(evs, snap)
 	for _, d := range diffs {
 		evs = append(evs, d)
 	}
 	stream := domain.ReconcileStream(account)
-	md := eventstore.Metadata{User: by, Account: account, Source: "reconciliation"}
+	md := eventstore.Metadata{User: o.by, Account: account, Source: "reconciliation"}
 	if err := e.decide(ctx, stream, func() error { return e.append(ctx, stream, "", md, evs...) }); err != nil {
 		if e.rec.unrecorded == nil {
 			e.rec.unrecorded = map[string]string{}
 		}
 		e.rec.unrecorded[account] = err.Error()
 		e.log.Error("reconciliation: the check could not be recorded; the account is blocked", "account", account, "err", err)
-		return fmt.Errorf("engine: reconcile %s: %w", account, err)
+		return false, fmt.Errorf("engine: reconcile %s: %w", account, err)
 	}
 	if len(diffs) > 0 {
 		e.log.Warn("reconciliation: the account's view differs from its broker's; trading is blocked",
 			"account", account, "mode", mode, "diffs", len(diffs), "first", diffs[0].Message)
 	} else {
 		e.log.Info("reconciliation: the account matches its broker", "account", account, "mode", mode,
-			"orders", len(bos), "positions", len(bps))
+			"orders", len(v.orders), "positions", len(v.positions), "holdings", len(v.holdings))
 	}
-	return nil
+	return true, nil
 }
 
-// askBrokerLocked reads the broker's orders and positions. e.mu is held.
-func (e *Engine) askBrokerLocked(ctx context.Context, account string, mode domain.Mode) ([]domain.BrokerOrder, []domain.BrokerPosition, string, error) {
-	b, err := e.brokerLocked(account, mode)
-	if err != nil {
-		return nil, nil, "", err
+// sameOutcomeLocked says whether a check's outcome is what the account's
+// state shows already: recorded, of the same mode and broker, with the
+// same outstanding differences. e.mu is held.
+func (e *Engine) sameOutcomeLocked(account string, mode domain.Mode, broker string, diffs []domain.ReconciliationDiffFound) bool {
+	if _, ok := e.rec.unrecorded[account]; ok {
+		return false
 	}
+	r := e.rec.accounts[account]
+	return r != nil && r.Checked && r.Mode == mode && r.Broker == broker && slices.Equal(r.Diffs, diffs)
+}
+
+// brokerView is what a broker reported: its orders, net positions and
+// delivery holdings.
+type brokerView struct {
+	name      string
+	apart     bool // the broker reports delivery apart (DeliveryApart)
+	orders    []domain.BrokerOrder
+	positions []domain.BrokerPosition
+	holdings  []domain.BrokerHolding
+}
+
+// DeliveryApart is implemented by a broker whose Positions report only the
+// current day's delivery (CNC) trades while its Holdings report the
+// delivery quantity bought before, settled or not (Kite's
+// /portfolio/positions and /portfolio/holdings), when it returns true. The
+// engine then compares its CNC position in an instrument the holdings name
+// with the holding plus the day's CNC position. A broker without it (the
+// paper broker) reports the whole net CNC position in Positions and its
+// long part again in Holdings.
+type DeliveryApart interface {
+	DeliveryApart() bool
+}
+
+// askBroker reads the broker's orders, positions and holdings; any that
+// fails fails the view.
+func askBroker(ctx context.Context, b Broker) (brokerView, error) {
+	name := b.Name()
 	bos, err := b.Orders(ctx)
 	if err != nil {
-		return nil, nil, b.Name(), fmt.Errorf("orders: %w", err)
+		return brokerView{name: name}, fmt.Errorf("orders: %w", err)
 	}
 	bps, err := b.Positions(ctx)
 	if err != nil {
-		return nil, nil, b.Name(), fmt.Errorf("positions: %w", err)
+		return brokerView{name: name}, fmt.Errorf("positions: %w", err)
+	}
+	bhs, err := b.Holdings(ctx)
+	if err != nil {
+		return brokerView{name: name}, fmt.Errorf("holdings: %w", err)
 	}
 	if bos == nil {
 		bos = []domain.BrokerOrder{}
@@ -283,7 +424,120 @@ func (e *Engine) askBrokerLocked(ctx context.Context, account string, mode domai
 	if bps == nil {
 		bps = []domain.BrokerPosition{}
 	}
-	return bos, bps, b.Name(), nil
+	if bhs == nil {
+		bhs = []domain.BrokerHolding{}
+	}
+	da, ok := b.(DeliveryApart)
+	return brokerView{name: name, apart: ok && da.DeliveryApart(), orders: bos, positions: bps, holdings: bhs}, nil
+}
+
+// askCaughtUpLocked asks the broker without holding e.mu
+// (askBrokerLocked); when the answer differs from the engine's view and the
+// broker is polled (Poller), it collects and records the reports not
+// polled yet (pollLocked) and asks again. e.mu is held, and released while
+// the broker answers.
+func (e *Engine) askCaughtUpLocked(ctx context.Context, account string, timeout time.Duration) (domain.Mode, brokerView, error) {
+	mode, v, err := e.askBrokerLocked(ctx, account, true, timeout)
+	if err != nil {
+		return mode, v, err
+	}
+	if diffs, _ := e.compareLocked(account, mode, v); len(diffs) > 0 && e.pollLocked(ctx, account, mode, timeout) {
+		return e.askBrokerLocked(ctx, account, true, timeout)
+	}
+	return mode, v, nil
+}
+
+// pollLocked collects the reports a polled broker (Poller) of the account
+// and mode has not delivered yet and records them, as RunPolling does; it
+// says whether it did. e.mu is held, and released while the broker
+// answers.
+func (e *Engine) pollLocked(ctx context.Context, account string, mode domain.Mode, timeout time.Duration) bool {
+	k := brokerKey{account, mode}
+	b := e.brokers[k]
+	p, ok := b.(Poller)
+	if !ok {
+		return false
+	}
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		pctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	e.mu.Unlock()
+	reps, err := p.Poll(pctx)
+	cancel()
+	e.mu.Lock()
+	if err != nil {
+		e.log.Warn("reconciliation: polling the broker before checking again failed", "account", account, "err", err)
+		return false
+	}
+	md := eventstore.Metadata{Account: account, Source: "broker:" + b.Name()}
+	for _, r := range reps {
+		if err := e.recordFrom(ctx, b, k, r, md); err != nil {
+			e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
+		}
+	}
+	return true
+}
+
+// viewStamp marks the engine's view of an account that a check compares:
+// its mode, the events folded of its reconciliation stream, and its orders
+// with the events folded of their streams. Every change of that view moves
+// it (stream versions only grow).
+type viewStamp struct {
+	mode   domain.Mode
+	rec    uint64
+	orders int
+	events uint64
+}
+
+// stampLocked returns the account's view stamp. e.mu is held.
+func (e *Engine) stampLocked(account string) viewStamp {
+	s := viewStamp{mode: e.modeLocked(account), rec: e.versions[domain.ReconcileStream(account)]}
+	for id, o := range e.orders {
+		if o.intent.Account == account {
+			s.orders++
+			s.events += e.versions[domain.OrderStream(id)]
+		}
+	}
+	return s
+}
+
+// maxUnlockedAsks is how many times a check asks the broker without e.mu
+// before it asks holding it (the account kept trading meanwhile).
+const maxUnlockedAsks = 3
+
+// askBrokerLocked asks the broker of the account's current mode for its
+// view, bounded by timeout if set. e.mu is held on entry and on return.
+// With unlocked it is released while the broker answers, and the answer
+// is used only if the account's view stamp did not move meanwhile;
+// otherwise the broker is asked again, holding e.mu after maxUnlockedAsks
+// tries. Callers re-read any state they read before the call.
+func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked bool, timeout time.Duration) (domain.Mode, brokerView, error) {
+	for attempt := 1; ; attempt++ {
+		mode := e.modeLocked(account)
+		b, err := e.brokerLocked(account, mode)
+		if err != nil {
+			return mode, brokerView{}, err
+		}
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		if !unlocked || attempt > maxUnlockedAsks {
+			v, err := askBroker(actx, b)
+			cancel()
+			return mode, v, err
+		}
+		before := e.stampLocked(account)
+		e.mu.Unlock()
+		v, err := askBroker(actx, b)
+		cancel()
+		e.mu.Lock()
+		if e.stampLocked(account) == before {
+			return mode, v, err
+		}
+		e.log.Debug("reconciliation: the account changed while its broker answered; asking again", "account", account, "attempt", attempt)
+	}
 }
 
 // heldLocked is the engine's view of an account's positions at the broker
@@ -309,13 +563,66 @@ func (e *Engine) heldLocked(account string, mode domain.Mode) map[instProduct]in
 	return out
 }
 
+// theirView is a broker's positions and holdings by instrument and
+// product.
+type theirView struct {
+	pos     map[instProduct]int64 // net positions
+	posAvg  map[instProduct]domain.Price
+	named   map[instProduct]bool // the positions name it
+	hold    map[string]int64     // delivery holdings by instrument
+	holdAvg map[string]domain.Price
+	held    map[string]bool // the holdings name it
+	apart   bool            // DeliveryApart
+}
+
+func theirsOf(v brokerView) theirView {
+	t := theirView{pos: map[instProduct]int64{}, posAvg: map[instProduct]domain.Price{}, named: map[instProduct]bool{},
+		hold: map[string]int64{}, holdAvg: map[string]domain.Price{}, held: map[string]bool{}, apart: v.apart}
+	for _, p := range v.positions {
+		k := instProduct{p.Exchange + ":" + p.Symbol, p.Product}
+		t.pos[k] += p.Quantity
+		t.posAvg[k] = max(p.AvgPrice, 0)
+		t.named[k] = true
+	}
+	for _, h := range v.holdings {
+		inst := h.Exchange + ":" + h.Symbol
+		t.hold[inst] += h.Quantity
+		t.holdAvg[inst] = max(h.AvgPrice, 0)
+		t.held[inst] = true
+	}
+	return t
+}
+
+// byHoldings says whether the holdings comparison speaks for a position,
+// not the positions one: a CNC position the holdings name, and either the
+// broker reports delivery apart or its positions do not name it.
+func (t theirView) byHoldings(k instProduct) bool {
+	return k.product == domain.CNC && t.held[k.instrument] && (t.apart || !t.named[k])
+}
+
+// delivery is the broker's delivery quantity and average price in an
+// instrument its holdings name: the holding, plus the day's CNC position
+// when the broker reports them apart (at their averages, as a fill would
+// add it: a sale keeps the holding's average).
+func (t theirView) delivery(inst string) (int64, domain.Price) {
+	if !t.apart {
+		return t.hold[inst], t.holdAvg[inst]
+	}
+	k := instProduct{inst, domain.CNC}
+	var h domain.Holding
+	h.Fill(t.hold[inst], t.holdAvg[inst])
+	h.Fill(t.pos[k], t.posAvg[k])
+	return h.Qty, h.Avg()
+}
+
 // compareLocked returns the differences between the engine's view of an
-// account in a mode and the broker's orders and positions, and the broker
-// orders worth recording (live at the broker, open in the engine, or
-// different). Orders come first in the broker's order, then the engine's
-// missing ones by order id, then positions by instrument and product.
-// e.mu is held.
-func (e *Engine) compareLocked(account string, mode domain.Mode, bos []domain.BrokerOrder, bps []domain.BrokerPosition) ([]domain.ReconciliationDiffFound, []domain.BrokerOrder) {
+// account in a mode and the broker's orders, positions and holdings, and
+// the broker orders worth recording (live at the broker, open in the
+// engine, or different). Orders come first in the broker's order, then the
+// engine's missing ones by order id, then positions by instrument and
+// product, then holdings by instrument. e.mu is held.
+func (e *Engine) compareLocked(account string, mode domain.Mode, v brokerView) ([]domain.ReconciliationDiffFound, []domain.BrokerOrder) {
+	bos := v.orders
 	diffs := []domain.ReconciliationDiffFound{}
 	kept := []domain.BrokerOrder{}
 	mine := map[string]*order{} // by client order id
@@ -368,17 +675,12 @@ func (e *Engine) compareLocked(account string, mode domain.Mode, bos []domain.Br
 			Message: fmt.Sprintf("the engine's %s order %s (%s %d %s) is not at the broker", o.status, id, o.intent.Side, o.intent.Quantity, inst)})
 	}
 	ours := e.heldLocked(account, mode)
-	theirs, avg := map[instProduct]int64{}, map[instProduct]domain.Price{}
-	for _, p := range bps {
-		k := instProduct{p.Exchange + ":" + p.Symbol, p.Product}
-		theirs[k] += p.Quantity
-		avg[k] = p.AvgPrice
-	}
-	keys := make([]instProduct, 0, len(ours)+len(theirs))
+	th := theirsOf(v)
+	keys := make([]instProduct, 0, len(ours)+len(th.pos))
 	for k := range ours {
 		keys = append(keys, k)
 	}
-	for k := range theirs {
+	for k := range th.pos {
 		if _, ok := ours[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -387,12 +689,35 @@ func (e *Engine) compareLocked(account string, mode domain.Mode, bos []domain.Br
 		return cmp.Or(strings.Compare(a.instrument, b.instrument), strings.Compare(string(a.product), string(b.product)))
 	})
 	for _, k := range keys {
-		if ours[k] == theirs[k] {
+		if ours[k] == th.pos[k] || th.byHoldings(k) {
 			continue
 		}
 		diff(domain.ReconciliationDiffFound{Kind: domain.DiffPositionMismatch, Instrument: k.instrument, Product: k.product,
-			Ours: ours[k], Theirs: theirs[k], TheirAvgPrice: avg[k],
-			Message: fmt.Sprintf("%s %s: the broker holds %d, the engine %d", k.instrument, k.product, theirs[k], ours[k])})
+			Ours: ours[k], Theirs: th.pos[k], TheirAvgPrice: th.posAvg[k],
+			Message: fmt.Sprintf("%s %s: the broker holds %d, the engine %d", k.instrument, k.product, th.pos[k], ours[k])})
+	}
+	insts := make([]string, 0, len(th.held))
+	for inst := range th.held {
+		insts = append(insts, inst)
+	}
+	slices.Sort(insts)
+	for _, inst := range insts {
+		k := instProduct{inst, domain.CNC}
+		mine := ours[k]
+		if !th.byHoldings(k) {
+			mine = max(mine, 0) // the positions compare the whole; the holding is its long part
+		}
+		q, avg := th.delivery(inst)
+		if mine == q {
+			continue
+		}
+		msg := fmt.Sprintf("%s: the broker's delivery holding is %d, the engine's CNC position %d", inst, q, mine)
+		if th.apart {
+			msg = fmt.Sprintf("%s: the broker's delivery holding (%d) and the day's CNC position (%d) make %d, the engine's CNC position is %d",
+				inst, th.hold[inst], th.pos[k], q, mine)
+		}
+		diff(domain.ReconciliationDiffFound{Kind: domain.DiffHoldingMismatch, Instrument: inst, Product: domain.CNC,
+			Ours: mine, Theirs: q, TheirAvgPrice: avg, Message: msg})
 	}
 	return diffs, kept
 }
@@ -441,12 +766,15 @@ type AdoptRequest struct {
 // broker's current view of it (asked again now) as the engine's own: the
 // engine's open orders on it that the broker does not have open are closed
 // (cancelled, or rejected when the broker rejected them), and the broker's
-// net quantity of each product is adopted (PositionAdopted), counting from
-// then on in positions, P&L and risk. It needs an admin, the typed
-// confirmation ADOPT and a reason. It is refused while the broker cannot
-// be asked, and while the broker has a live order on the instrument that
-// the engine does not know or has closed: cancel it at the broker, then
-// check again.
+// net quantity of each product (for CNC the positions', or the holdings'
+// when only they name it) is adopted at the broker's average price
+// (PositionAdopted), counting from then on in positions, P&L and risk. It
+// needs an admin, the typed confirmation ADOPT and a reason. It is refused
+// while the broker cannot be asked; while the broker has a live order on
+// the instrument that the engine does not know or has closed (cancel it at
+// the broker, then check again); when the broker's positions and holdings
+// disagree on the instrument; and when the broker reports a quantity to
+// adopt without an average price to value it at.
 func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (ControlStatus, error) {
 	bad := func(field, format string, args ...any) error {
 		return &domain.CommandError{Code: domain.CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
@@ -472,36 +800,24 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if why, ok := e.rec.unrecorded[r.Account]; ok {
-		return ControlStatus{}, conflict("the last check of %s could not be recorded (%s): check again first", r.Account, why)
+	if _, _, err := e.adoptableLocked(r.Account, inst); err != nil {
+		return ControlStatus{}, err
 	}
-	rec := e.rec.accounts[r.Account]
-	if rec == nil || !rec.Checked {
-		return ControlStatus{}, conflict("%s has not been checked against its broker: check first", r.Account)
+	asked, v, err := e.askCaughtUpLocked(ctx, r.Account, 0)
+	// e.mu was released while the broker answered: decide on the state now.
+	stored, mode, verr := e.adoptableLocked(r.Account, inst)
+	if verr != nil {
+		return ControlStatus{}, verr
 	}
-	var stored []domain.ReconciliationDiffFound
-	for _, d := range rec.Diffs {
-		if d.Kind == domain.DiffBrokerUnavailable {
-			return ControlStatus{}, conflict("the broker of %s could not be asked at the last check, so there is no view to adopt: check again", r.Account)
-		}
-		if d.Instrument == inst {
-			stored = append(stored, d)
-		}
-	}
-	if len(stored) == 0 {
-		return ControlStatus{}, conflict("%s has no difference on %s to adopt", r.Account, inst)
-	}
-	mode := rec.Mode
-	if mode != e.modeLocked(r.Account) {
+	if asked != mode {
 		return ControlStatus{}, conflict("%s changed mode since its last check: check again", r.Account)
 	}
-	bos, bps, _, err := e.askBrokerLocked(ctx, r.Account, mode)
 	if err != nil {
 		return ControlStatus{}, conflict("the broker of %s could not be asked, so there is no view to adopt: %v", r.Account, err)
 	}
-	fresh, _ := e.compareLocked(r.Account, mode, bos, bps)
+	fresh, _ := e.compareLocked(r.Account, mode, v)
 	byClient := map[string]domain.BrokerOrder{}
-	for _, bo := range bos {
+	for _, bo := range v.orders {
 		if bo.ClientOrderID != "" {
 			byClient[bo.ClientOrderID] = bo
 		}
@@ -513,6 +829,28 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 		}
 		if d.Kind == domain.DiffUnknownBrokerOrder || (d.Kind == domain.DiffStatusMismatch && !domain.BrokerOrderStatus(d.TheirStatus).Final()) {
 			return ControlStatus{}, conflict("cannot adopt %s: %s; cancel it at the broker, then check again", inst, d.Message)
+		}
+	}
+	th := theirsOf(v)
+	theirs, avg := map[domain.Product]int64{}, map[domain.Product]domain.Price{}
+	for k, q := range th.pos {
+		if k.instrument == inst {
+			theirs[k.product], avg[k.product] = q, th.posAvg[k]
+		}
+	}
+	if cnc := (instProduct{inst, domain.CNC}); th.held[inst] {
+		switch {
+		case th.byHoldings(cnc):
+			theirs[domain.CNC], avg[domain.CNC] = th.delivery(inst)
+		case max(th.pos[cnc], 0) != th.hold[inst]:
+			return ControlStatus{}, conflict("cannot adopt %s: the broker's positions say %d CNC and its holdings %d; "+
+				"the two reports disagree, so there is no one view to adopt: settle it with the broker, then check again", inst, th.pos[cnc], th.hold[inst])
+		}
+	}
+	ours := e.heldLocked(r.Account, mode)
+	for p, q := range theirs {
+		if q != 0 && q != ours[instProduct{inst, p}] && avg[p] <= 0 {
+			return ControlStatus{}, conflict("cannot adopt %s %s: the broker reports %d without an average price to value it at", inst, p, q)
 		}
 	}
 	reason := fmt.Sprintf("reconciliation: adopted by %s: %s", a.User, r.Reason)
@@ -535,14 +873,6 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 		}
 		if err := e.append(ctx, domain.OrderStream(o.intent.OrderID), "", md, ev); err != nil {
 			return ControlStatus{}, err
-		}
-	}
-	ours := e.heldLocked(r.Account, mode)
-	theirs, avg := map[domain.Product]int64{}, map[domain.Product]domain.Price{}
-	for _, p := range bps {
-		if p.Exchange+":"+p.Symbol == inst {
-			theirs[p.Product] += p.Quantity
-			avg[p.Product] = max(p.AvgPrice, 0)
 		}
 	}
 	products := map[domain.Product]bool{}
@@ -579,6 +909,40 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 	}
 	e.log.Warn("reconciliation: broker position adopted", "account", r.Account, "instrument", inst, "by", a.User, "reason", r.Reason)
 	return e.statusLocked(r.Account), nil
+}
+
+// adoptableLocked checks that an instrument of an account can be adopted
+// from its last check: recorded, with the broker answering, with a
+// difference on the instrument, in the account's current mode. It returns
+// the instrument's outstanding differences and the check's mode. e.mu is
+// held.
+func (e *Engine) adoptableLocked(account, inst string) ([]domain.ReconciliationDiffFound, domain.Mode, error) {
+	conflict := func(format string, args ...any) error {
+		return &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf(format, args...)}
+	}
+	if why, ok := e.rec.unrecorded[account]; ok {
+		return nil, "", conflict("the last check of %s could not be recorded (%s): check again first", account, why)
+	}
+	rec := e.rec.accounts[account]
+	if rec == nil || !rec.Checked {
+		return nil, "", conflict("%s has not been checked against its broker: check first", account)
+	}
+	var stored []domain.ReconciliationDiffFound
+	for _, d := range rec.Diffs {
+		if d.Kind == domain.DiffBrokerUnavailable {
+			return nil, "", conflict("the broker of %s could not be asked at the last check, so there is no view to adopt: check again", account)
+		}
+		if d.Instrument == inst {
+			stored = append(stored, d)
+		}
+	}
+	if len(stored) == 0 {
+		return nil, "", conflict("%s has no difference on %s to adopt", account, inst)
+	}
+	if rec.Mode != e.modeLocked(account) {
+		return nil, "", conflict("%s changed mode since its last check: check again", account)
+	}
+	return stored, rec.Mode, nil
 }
 
 // adoptedProduct is the product an adoption of order differences only is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,17 +15,26 @@ import (
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine"
 	"github.com/algoauto/algoauto/eventstore"
+	"github.com/algoauto/algoauto/projections"
 )
 
 // reportingBroker is the fake broker with a memory of what it holds: its
 // orders as placed, positions from their fills plus positions and orders
-// made outside the engine, and an outage switch for Orders and Positions.
+// made outside the engine, delivery holdings, an outage switch for Orders
+// and Positions and one for Holdings. block, when set, holds the next
+// Positions call until it is closed (entered is closed when the call
+// arrives).
 type reportingBroker struct {
 	*fakeBroker
-	mu          sync.Mutex
-	extra       []domain.BrokerPosition
-	extraOrders []domain.BrokerOrder
-	down        error
+	mu           sync.Mutex
+	extra        []domain.BrokerPosition
+	extraOrders  []domain.BrokerOrder
+	holdings     []domain.BrokerHolding
+	down         error
+	holdingsDown error
+	block        chan struct{}
+	entered      chan struct{}
+	positionAsks int
 }
 
 func newReportingBroker(b *fakeBroker) *reportingBroker { return &reportingBroker{fakeBroker: b} }
@@ -53,6 +63,19 @@ func (b *reportingBroker) Orders(ctx context.Context) ([]domain.BrokerOrder, err
 
 func (b *reportingBroker) Positions(ctx context.Context) ([]domain.BrokerPosition, error) {
 	b.mu.Lock()
+	b.positionAsks++
+	block, entered := b.block, b.entered
+	b.block, b.entered = nil, nil
+	b.mu.Unlock()
+	if block != nil {
+		close(entered)
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.down != nil {
 		return nil, b.down
@@ -71,6 +94,15 @@ func (b *reportingBroker) Positions(ctx context.Context) ([]domain.BrokerPositio
 		out = append(out, domain.BrokerPosition{Account: o.Account, Exchange: o.Exchange, Symbol: o.Symbol, Product: o.Product, Quantity: q})
 	}
 	return out, nil
+}
+
+func (b *reportingBroker) Holdings(ctx context.Context) ([]domain.BrokerHolding, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.holdingsDown != nil {
+		return nil, b.holdingsDown
+	}
+	return slices.Clone(b.holdings), nil
 }
 
 func compare(a, b string) int {
@@ -476,5 +508,448 @@ func TestReconcileOnModeChange(t *testing.T) {
 	st, err = e.SetMode(ctx, admin, "paper-asha", domain.Paper, "")
 	if err != nil || st.Reconciliation.Blocked || st.Reconciliation.Mode != domain.Paper {
 		t.Fatalf("back to paper: %+v %v", st.Reconciliation, err)
+	}
+}
+
+// kinds returns the kinds of differences.
+func diffKinds(ds []domain.ReconciliationDiffFound) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Kind
+	}
+	return out
+}
+
+// lastEvent decodes the last event of a stream.
+func (r *rig) lastEvent(stream string) domain.Event {
+	r.t.Helper()
+	evs, err := r.st.ReadStream(context.Background(), stream, eventstore.ReadStreamOptions{})
+	if err != nil || len(evs) == 0 {
+		r.t.Fatalf("read %s: %d events, %v", stream, len(evs), err)
+	}
+	de, err := r.reg.Decode(&evs[len(evs)-1])
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return de
+}
+
+// TestReconcileHoldings: the broker's delivery holdings are compared with
+// the engine's CNC positions. A holding the log does not know blocks the
+// account (holding_mismatch) and is adopted like a position, at the
+// holding's average; it then shows in the positions read model. A broker
+// whose positions and holdings name the instrument is compared with both;
+// when they contradict each other there is no view to adopt. A failed
+// Holdings call is an unavailable broker, not an account with no holdings.
+func TestReconcileHoldings(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	const infy = "NSE:INFY"
+	holding := func(q int64) []domain.BrokerHolding {
+		return []domain.BrokerHolding{{Account: "paper-asha", Exchange: "NSE", Symbol: "INFY", Quantity: q, AvgPrice: domain.Rupees(1500)}}
+	}
+	position := func(q int64) []domain.BrokerPosition {
+		return []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NSE", Symbol: "INFY", Product: domain.CNC, Quantity: q, AvgPrice: domain.Rupees(1500)}}
+	}
+	adopt := engine.AdoptRequest{Account: "paper-asha", Instrument: infy, Confirm: "ADOPT", Reason: "bought in Kite, delivered"}
+	check := func(name string, kinds ...string) domain.Reconciliation {
+		t.Helper()
+		rec, err := e.Reconcile(ctx, "paper-asha")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := diffKinds(rec.Diffs); !slices.Equal(got, kinds) || rec.Blocked != (len(kinds) > 0) {
+			t.Fatalf("%s: differences %v (blocked %v), want %v: %+v", name, got, rec.Blocked, kinds, rec.Diffs)
+		}
+		return rec
+	}
+
+	// Holdings only (a broker whose positions are the day's): one
+	// difference, not a position difference too.
+	rb.set(func(b *reportingBroker) { b.holdings = holding(10) })
+	rec := check("a holding the log does not know", domain.DiffHoldingMismatch)
+	if d := rec.Diffs[0]; d.Instrument != infy || d.Product != domain.CNC || d.Ours != 0 || d.Theirs != 10 || d.TheirAvgPrice != domain.Rupees(1500) {
+		t.Fatalf("difference %+v", d)
+	}
+	snap := r.lastEvent(domain.ReconcileStream("paper-asha"))
+	if _, ok := snap.(domain.ReconciliationDiffFound); !ok {
+		t.Fatalf("last event %T", snap)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order with a holding difference: %v", err)
+	}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); err != nil {
+		t.Fatalf("adopt the holding: %v", err)
+	}
+	ad, ok := r.lastEvent(domain.ReconcileStream("paper-asha")).(domain.PositionAdopted)
+	if !ok || ad.Product != domain.CNC || ad.Quantity != 10 || ad.Previous != 0 || ad.AvgPrice != domain.Rupees(1500) {
+		t.Fatalf("adoption %+v", ad)
+	}
+	if q, _ := engine.Position(e, "paper-asha", infy); q != 10 {
+		t.Fatalf("the engine holds %d INFY after adopting the holding, want 10", q)
+	}
+	// The positions read model shows it, CNC, at the holding's average.
+	pos := projections.NewPositions(r.reg)
+	all, err := r.st.ReadAll(ctx, eventstore.ReadAllOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos.Apply(all, all[len(all)-1].Position)
+	if vs, _ := pos.List(projections.PositionQuery{Symbol: infy}); len(vs) != 1 || vs[0].NetQty != 10 || vs[0].Product != domain.CNC ||
+		vs[0].AvgPrice != domain.Rupees(1500) || vs[0].Exchange != "NSE" {
+		t.Fatalf("positions read model: %+v", vs)
+	}
+	check("the adopted holding agrees")
+
+	// Both reports name it and agree: no difference.
+	rb.set(func(b *reportingBroker) { b.extra = position(10) })
+	check("positions and holdings agree")
+
+	// The holdings fall to 4 while the positions still say 10: only the
+	// holding differs, and the broker contradicts itself: no adoption.
+	rb.set(func(b *reportingBroker) { b.holdings = holding(4) })
+	if d := check("the holding fell", domain.DiffHoldingMismatch).Diffs[0]; d.Ours != 10 || d.Theirs != 4 {
+		t.Fatalf("difference %+v", d)
+	}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); code(err) != domain.CodeConflict {
+		t.Fatalf("adopt from contradicting reports: %v", err)
+	}
+	// Both say 4 now: both differ from the engine's 10; adopting takes 4.
+	rb.set(func(b *reportingBroker) { b.extra = position(4) })
+	check("both fell", domain.DiffPositionMismatch, domain.DiffHoldingMismatch)
+	if _, err := e.AdoptPosition(ctx, admin, adopt); err != nil {
+		t.Fatalf("adopt 4: %v", err)
+	}
+	if q, _ := engine.Position(e, "paper-asha", infy); q != 4 {
+		t.Fatalf("the engine holds %d INFY, want 4", q)
+	}
+	check("after adopting 4")
+
+	// Holdings cannot be read: unavailable, blocked, no adoption.
+	rb.set(func(b *reportingBroker) { b.holdingsDown = errors.New("holdings: 502 bad gateway") })
+	rec = check("holdings down", domain.DiffBrokerUnavailable)
+	if snap, ok := r.lastEvent(domain.ReconcileStream("paper-asha")).(domain.ReconciliationDiffFound); !ok || !strings.Contains(snap.Message, "holdings") {
+		t.Fatalf("unavailable difference %+v", snap)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order with the holdings down: %v", err)
+	}
+	rb.set(func(b *reportingBroker) { b.holdingsDown = nil })
+	check("holdings back")
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); err != nil {
+		t.Fatalf("order after a clean check: %v", err)
+	}
+}
+
+// TestReconcileAdoptNeedsAnAveragePrice: a quantity the broker reports
+// without an average price cannot be valued, so it is not adopted.
+func TestReconcileAdoptNeedsAnAveragePrice(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	rb.set(func(b *reportingBroker) {
+		b.extra = []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Product: domain.NRML, Quantity: -65}}
+	})
+	if rec, err := e.Reconcile(ctx, "paper-asha"); err != nil || !rec.Blocked {
+		t.Fatalf("check: %+v %v", rec, err)
+	}
+	adopt := engine.AdoptRequest{Account: "paper-asha", Instrument: niftyFut, Confirm: "ADOPT", Reason: "sold in Kite"}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); code(err) != domain.CodeConflict {
+		t.Fatalf("adopt without an average price: %v", err)
+	}
+	rb.set(func(b *reportingBroker) { b.extra[0].AvgPrice = domain.Rupees(24010) })
+	if st, err := e.AdoptPosition(ctx, admin, adopt); err != nil || st.Reconciliation.Blocked {
+		t.Fatalf("adopt with an average price: %+v %v", st.Reconciliation, err)
+	}
+}
+
+// TestRunReconciliation: the periodic check blocks an account when its
+// broker's positions change under it, unblocks it when they agree again,
+// treats an unreachable broker as a difference, records only changes of
+// outcome, and returns nil when its context ends.
+func TestRunReconciliation(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	if err := e.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RunReconciliation(ctx, 0); err == nil {
+		t.Fatal("a zero interval is accepted")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.RunReconciliation(runCtx, 5*time.Millisecond) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunReconciliation: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("RunReconciliation did not return when its context ended")
+		}
+	}
+	defer stop()
+	rec := func() domain.Reconciliation { return e.Control("paper-asha").Reconciliation }
+
+	// Someone buys 65 in the broker's web terminal.
+	rb.set(func(b *reportingBroker) {
+		b.extra = []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Product: domain.NRML,
+			Quantity: 65, AvgPrice: domain.Rupees(24005)}}
+	})
+	waitFor(t, "the periodic check to block the account", func() bool { return rec().Blocked })
+	if d := rec().Diffs; len(d) != 1 || d[0].Kind != domain.DiffPositionMismatch || d[0].Theirs != 65 {
+		t.Fatalf("differences %+v", d)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		t.Fatalf("order after the broker changed: %v", err)
+	}
+	// They sell it again: the next check agrees and lifts the block.
+	rb.set(func(b *reportingBroker) { b.extra = nil })
+	waitFor(t, "the periodic check to unblock the account", func() bool { return !rec().Blocked })
+	// Trading goes on while the checks run: an order placed meanwhile is
+	// no difference.
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); err != nil {
+		t.Fatalf("order after the broker agreed again: %v", err)
+	}
+	// The broker stops answering: not flat, blocked; back: unblocked.
+	rb.set(func(b *reportingBroker) { b.down = errors.New("503 service unavailable") })
+	waitFor(t, "the periodic check to find the broker down", func() bool {
+		d := rec().Diffs
+		return len(d) == 1 && d[0].Kind == domain.DiffBrokerUnavailable
+	})
+	rb.set(func(b *reportingBroker) { b.down = nil })
+	waitFor(t, "the periodic check to find the broker back", func() bool { return !rec().Blocked })
+	n := func() int { rb.mu.Lock(); defer rb.mu.Unlock(); return rb.positionAsks }()
+	waitFor(t, "more checks", func() bool { rb.mu.Lock(); defer rb.mu.Unlock(); return rb.positionAsks > n+3 })
+	stop()
+
+	// Recorded: the start's check, then one per change of outcome; the
+	// many checks that found nothing new recorded nothing.
+	snap, diff := domain.TypeBrokerSnapshotObserved, domain.TypeReconciliationDiffFound
+	want := []string{snap, snap, diff, snap, snap, diff, snap}
+	if got := r.streamTypes(domain.ReconcileStream("paper-asha")); !slices.Equal(got, want) {
+		t.Fatalf("reconcile stream %v, want %v", got, want)
+	}
+	if rec().Blocked {
+		t.Fatalf("blocked at the end: %+v", rec())
+	}
+}
+
+// TestReconcileReleasesTheLock: a check does not hold the engine while the
+// broker answers (commands go on), and when the account changed meanwhile
+// it asks again instead of recording a difference that is only the
+// change.
+func TestReconcileReleasesTheLock(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	if err := e.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, e, trader, engine.CmdStart)
+	block, entered := make(chan struct{}), make(chan struct{})
+	rb.set(func(b *reportingBroker) { b.block, b.entered, b.positionAsks = block, entered, 0 })
+	type result struct {
+		rec domain.Reconciliation
+		err error
+	}
+	checked := make(chan result, 1)
+	go func() {
+		rec, err := e.Reconcile(ctx, "paper-asha")
+		checked <- result{rec, err}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the check did not ask the broker")
+	}
+	// The broker is answering (its orders are read, its positions are
+	// not yet): an order goes through meanwhile.
+	placed := make(chan error, 1)
+	go func() {
+		_, err := e.PlaceOrder(ctx, trader, buy(65))
+		placed <- err
+	}()
+	select {
+	case err := <-placed:
+		if err != nil {
+			t.Fatalf("order while the broker answers a check: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		close(block)
+		t.Fatal("an order waited for the broker to answer a check: the check holds the engine's lock")
+	}
+	close(block)
+	var res result
+	select {
+	case res = <-checked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the check did not end")
+	}
+	if res.err != nil || res.rec.Blocked || len(res.rec.Diffs) != 0 {
+		t.Fatalf("the check after an order placed while it asked: %+v %v", res.rec, res.err)
+	}
+	rb.mu.Lock()
+	asks := rb.positionAsks
+	rb.mu.Unlock()
+	if asks != 2 {
+		t.Fatalf("the broker was asked %d times, want 2 (again after the order)", asks)
+	}
+}
+
+// apartBroker reports delivery apart, as Kite does: its positions carry
+// the day's CNC trades, its holdings what was bought before.
+type apartBroker struct{ *reportingBroker }
+
+func (apartBroker) DeliveryApart() bool { return true }
+
+// TestReconcileHoldingsApart: for a broker that reports delivery apart,
+// the engine's CNC position is compared with the holding plus the day's
+// CNC position, once, and adopting takes that sum at its average.
+func TestReconcileHoldingsApart(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(apartBroker{rb})
+	mustCmd(t, e, trader, engine.CmdStart)
+	const infy = "NSE:INFY"
+	day := func(q int64, avg domain.Price) []domain.BrokerPosition {
+		return []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NSE", Symbol: "INFY", Product: domain.CNC, Quantity: q, AvgPrice: avg}}
+	}
+	adopt := engine.AdoptRequest{Account: "paper-asha", Instrument: infy, Confirm: "ADOPT", Reason: "delivery bought in Kite"}
+	// 10 held from before at 1,500, 5 bought today at 1,600.
+	rb.set(func(b *reportingBroker) {
+		b.holdings = []domain.BrokerHolding{{Account: "paper-asha", Exchange: "NSE", Symbol: "INFY", Quantity: 10, AvgPrice: domain.Rupees(1500)}}
+		b.extra = day(5, domain.Rupees(1600))
+	})
+	rec, err := e.Reconcile(ctx, "paper-asha")
+	if err != nil || len(rec.Diffs) != 1 {
+		t.Fatalf("check: %+v %v", rec, err)
+	}
+	avg := domain.Price(domain.MulDivRound(int64(10*domain.Rupees(1500)+5*domain.Rupees(1600)), 1, 15))
+	if d := rec.Diffs[0]; d.Kind != domain.DiffHoldingMismatch || d.Ours != 0 || d.Theirs != 15 || d.TheirAvgPrice != avg {
+		t.Fatalf("difference %+v, want holding 15 at %v", d, avg)
+	}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); err != nil {
+		t.Fatal(err)
+	}
+	if ad := r.lastEvent(domain.ReconcileStream("paper-asha")).(domain.PositionAdopted); ad.Quantity != 15 || ad.AvgPrice != avg || ad.Product != domain.CNC {
+		t.Fatalf("adoption %+v", ad)
+	}
+	if rec, err := e.Reconcile(ctx, "paper-asha"); err != nil || rec.Blocked {
+		t.Fatalf("check after adopting: %+v %v", rec, err)
+	}
+	// The next day: the 15 are all in the holdings, no day position.
+	rb.set(func(b *reportingBroker) { b.holdings[0].Quantity, b.holdings[0].AvgPrice, b.extra = 15, avg, nil })
+	if rec, err := e.Reconcile(ctx, "paper-asha"); err != nil || rec.Blocked {
+		t.Fatalf("check the next day: %+v %v", rec, err)
+	}
+	// 9 of them sold in Kite at 1,700: the holding still says 15 until
+	// settlement, the day's position -9; the broker holds 6, at the
+	// holding's average.
+	rb.set(func(b *reportingBroker) { b.extra = day(-9, domain.Rupees(1700)) })
+	rec, err = e.Reconcile(ctx, "paper-asha")
+	if err != nil || len(rec.Diffs) != 1 || rec.Diffs[0].Theirs != 6 || rec.Diffs[0].Ours != 15 || rec.Diffs[0].TheirAvgPrice != avg {
+		t.Fatalf("check after a sale: %+v %v", rec.Diffs, err)
+	}
+	if _, err := e.AdoptPosition(ctx, admin, adopt); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := engine.Position(e, "paper-asha", infy); q != 6 {
+		t.Fatalf("the engine holds %d, want 6", q)
+	}
+	if rec, err := e.Reconcile(ctx, "paper-asha"); err != nil || rec.Blocked {
+		t.Fatalf("check after adopting the sale: %+v %v", rec, err)
+	}
+}
+
+// polledBroker is a reporting broker whose executions the engine learns by polling
+// (a live REST broker): unpolled holds the reports Poll has not delivered.
+type polledBroker struct {
+	*reportingBroker
+	unpolled []domain.ExecutionReport
+	polls    int
+}
+
+func (b *polledBroker) Poll(context.Context) ([]domain.ExecutionReport, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.polls++
+	out := b.unpolled
+	b.unpolled = nil
+	return out, nil
+}
+
+// fillAtBroker fills an order at the broker; report says whether its
+// execution is left for Poll (else it is lost).
+func (b *polledBroker) fillAtBroker(clientOrderID string, price domain.Price, report bool) {
+	b.fakeBroker.mu.Lock()
+	o := b.fakeBroker.orders[clientOrderID]
+	o.FilledQty, o.Status, o.AvgPrice = o.Quantity, domain.BrokerComplete, price
+	rep := domain.ExecutionReport{Kind: domain.ReportFilled, ClientOrderID: o.ClientOrderID, BrokerOrderID: o.BrokerOrderID,
+		TradeID: o.BrokerOrderID + "-T", Quantity: o.Quantity, Price: price, FilledQty: o.Quantity}
+	b.fakeBroker.mu.Unlock()
+	if report {
+		b.mu.Lock()
+		b.unpolled = append(b.unpolled, rep)
+		b.mu.Unlock()
+	}
+}
+
+// TestReconcilePolledBroker: a polled broker is ahead of the engine by the
+// executions not polled yet; a check collects them before it records a
+// difference, so a fill in flight does not block the account. A fill the
+// broker never reports does.
+func TestReconcilePolledBroker(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	pb := &polledBroker{reportingBroker: newReportingBroker(r.broker)}
+	e := r.engineWith(pb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	res, err := e.PlaceOrder(ctx, trader, buy(65))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.fillAtBroker(res.ClientOrderID, domain.Rupees(24001), true)
+	rec, err := e.Reconcile(ctx, "paper-asha")
+	if err != nil || rec.Blocked {
+		t.Fatalf("check with a fill in flight: %+v %v", rec, err)
+	}
+	if types := r.streamTypes(domain.OrderStream(res.OrderID)); !slices.Contains(types, domain.TypeOrderFilled) {
+		t.Fatalf("the fill in flight was not recorded: %v", types)
+	}
+	if q, _ := engine.Position(e, "paper-asha", niftyFut); q != 65 {
+		t.Fatalf("the engine holds %d, want 65", q)
+	}
+	// A fill the broker does not report: a difference, recorded.
+	res, err = e.PlaceOrder(ctx, trader, engine.OrderRequest{Account: "paper-asha", Symbol: niftyFut, Side: domain.Sell, Quantity: 65})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.fillAtBroker(res.ClientOrderID, domain.Rupees(24002), false)
+	rec, err = e.Reconcile(ctx, "paper-asha")
+	if err != nil || !rec.Blocked || !slices.Equal(diffKinds(rec.Diffs), []string{domain.DiffStatusMismatch, domain.DiffPositionMismatch}) {
+		t.Fatalf("check with a lost fill: %+v %v", rec.Diffs, err)
 	}
 }

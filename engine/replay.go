@@ -64,33 +64,22 @@ func (e *Engine) replayStrategies(ctx context.Context) error {
 			rp.commands = append(rp.commands, n)
 		}
 	}
-	after, ticks := from, 0
-	for after < end {
-		evs, err := e.st.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Count: 4096})
-		if err != nil {
-			return fmt.Errorf("engine: replay strategies: %w", err)
+	ticks := 0
+	err := e.scanLog(ctx, from, func(ev *eventstore.RecordedEvent) {
+		if ev.Position > end || ev.Type != domain.TypeTickReceived {
+			return
 		}
-		if len(evs) == 0 {
-			break
+		de, err := e.reg.Decode(ev)
+		if err != nil {
+			return // Load logged it
 		}
 		e.mu.Lock()
-		for i := range evs {
-			ev := &evs[i]
-			if ev.Position > end {
-				break
-			}
-			if ev.Type != domain.TypeTickReceived {
-				continue
-			}
-			de, err := e.reg.Decode(ev)
-			if err != nil {
-				continue // Load logged it
-			}
-			e.replayTickLocked(&rp, de.(domain.Tick), ev.Position, ev.ID.String())
-			ticks++
-		}
+		e.replayTickLocked(&rp, de.(domain.Tick), ev.Position, ev.ID.String())
 		e.mu.Unlock()
-		after = evs[len(evs)-1].Position
+		ticks++
+	})
+	if err != nil {
+		return fmt.Errorf("engine: replay strategies: %w", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -24,15 +24,22 @@ import (
 // that sums its strategy books.
 //
 // Event time: a tick's exchange time, a fill's recorded time (the fill
-// carries no time of its own). A book's clock only moves forward: an event
-// whose minute is before the book's current minute is folded into the
-// current minute.
+// carries no time of its own), an adoption's own time (At). A book's clock
+// only moves forward: an event whose minute is before the book's current
+// minute is folded into the current minute.
+//
+// Adoptions: an adopted broker position (domain.PositionAdopted) goes to
+// the account's manual book (strategy ""), as the positions projection
+// books it: its difference is applied at the broker's average price,
+// realising nothing, with no charges, fill or trade. Its unrealized P&L
+// counts from that average (it is in the day's net from the adoption on),
+// and later fills close it against it.
 //
 // Points: a book gets a point for the minute of every event that changes
-// its P&L: its fills, and ticks of instruments it holds open. A point is the
-// book's state after the last such event of the minute. Minutes without
-// events are not stored; PnLQuery.Fill carries the previous point forward
-// through them when asked.
+// its P&L: its fills and adoptions, and ticks of instruments it holds
+// open. A point is the book's state after the last such event of the
+// minute. Minutes without events are not stored; PnLQuery.Fill carries the
+// previous point forward through them when asked.
 //
 // A point's figures are of its IST day: realized (gross) and charges since
 // the day began; unrealized is the open positions' P&L at the last tick
@@ -217,12 +224,14 @@ func (p *PnL) empty() pnlState {
 // Name implements Projection.
 func (*PnL) Name() string { return "pnl" }
 
-// Version implements Projection.
-func (*PnL) Version() int { return 1 }
+// Version implements Projection. Version 2: adopted broker positions
+// (PositionAdopted).
+func (*PnL) Version() int { return 2 }
 
 // Filter implements Projection.
 func (*PnL) Filter() eventstore.Filter {
-	return eventstore.Filter{Types: []string{domain.TypeTickReceived, domain.TypeOrderIntentRecorded, domain.TypeOrderFilled}}
+	return eventstore.Filter{Types: []string{domain.TypeTickReceived, domain.TypeOrderIntentRecorded, domain.TypeOrderFilled,
+		domain.TypePositionAdopted}}
 }
 
 // unixMinute is t's minute since the epoch (floored).
@@ -271,7 +280,7 @@ func (p *PnL) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
 				continue
 			}
 			p.tick(strings.TrimPrefix(ev.Stream, "tick-"), &p.t)
-		case domain.TypeOrderIntentRecorded, domain.TypeOrderFilled:
+		case domain.TypeOrderIntentRecorded, domain.TypeOrderFilled, domain.TypePositionAdopted:
 			de, err := p.reg.Decode(ev)
 			if err != nil {
 				p.st.Bad++
@@ -282,6 +291,12 @@ func (p *PnL) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position) {
 				p.intent(&e)
 			case domain.OrderFilled:
 				p.fill(&e, ev.RecordedAt)
+			case domain.PositionAdopted:
+				at := e.At
+				if at.IsZero() {
+					at = ev.RecordedAt
+				}
+				p.adopt(&e, at)
 			}
 		}
 	}
@@ -297,18 +312,25 @@ func (p *PnL) book(key string, mk func() *pnlBook) *pnlBook {
 	return b
 }
 
+// strategyBook returns the key and book of an account, mode and strategy
+// and the account's total book, creating them.
+func (p *PnL) strategyBook(account string, mode domain.Mode, strategy string) (string, *pnlBook, *pnlBook) {
+	key := bookKey(account, mode, strategy)
+	b := p.book(key, func() *pnlBook {
+		return &pnlBook{Account: account, Mode: mode, Strategy: strategy, Positions: map[string]*Position{}}
+	})
+	t := p.book(totalKey(account, mode), func() *pnlBook { return &pnlBook{Account: account, Mode: mode, Total: true} })
+	if i, found := slices.BinarySearch(t.Members, key); !found {
+		t.Members = slices.Insert(t.Members, i, key)
+	}
+	return key, b, t
+}
+
 func (p *PnL) intent(e *domain.OrderIntentRecorded) {
 	if _, dup := p.st.Orders[e.OrderID]; dup {
 		return
 	}
-	key := bookKey(e.Account, e.Mode, e.Strategy)
-	p.book(key, func() *pnlBook {
-		return &pnlBook{Account: e.Account, Mode: e.Mode, Strategy: e.Strategy, Positions: map[string]*Position{}}
-	})
-	t := p.book(totalKey(e.Account, e.Mode), func() *pnlBook { return &pnlBook{Account: e.Account, Mode: e.Mode, Total: true} })
-	if i, found := slices.BinarySearch(t.Members, key); !found {
-		t.Members = slices.Insert(t.Members, i, key)
-	}
+	key, _, _ := p.strategyBook(e.Account, e.Mode, e.Strategy)
 	p.st.Orders[e.OrderID] = &pnlOrder{Book: key, Inst: e.Exchange + ":" + e.Symbol, Product: e.Product, Side: e.Side,
 		LotSize: e.LotSize, Segment: domain.ChargeSegmentOf(e.Exchange, e.Symbol), Quantity: e.Quantity}
 }
@@ -373,6 +395,30 @@ func (p *PnL) fill(e *domain.OrderFilled, at time.Time) {
 			}
 		}
 	}
+	p.revalue(b, t)
+}
+
+// adopt books an adopted broker position in the account's manual book (see
+// the doc above): no realised P&L, charges, fill or trade.
+func (p *PnL) adopt(e *domain.PositionAdopted, at time.Time) {
+	exch, sym, ok := strings.Cut(e.Instrument, ":")
+	if !ok {
+		p.st.Bad++
+		return
+	}
+	key, b, t := p.strategyBook(e.Account, e.Mode, "")
+	m := unixMinute(at)
+	p.st.LastMinute = max(p.st.LastMinute, m)
+	p.roll(b, m)
+	p.roll(t, m)
+	pk := e.Instrument + "\x1f" + string(e.Product)
+	pos := b.Positions[pk]
+	if pos == nil {
+		pos = &Position{Account: b.Account, Mode: b.Mode, Exchange: exch, Symbol: sym, Product: e.Product}
+		b.Positions[pk] = pos
+		p.index(e.Instrument, key)
+	}
+	pos.adopt(e.Delta(), e.AvgPrice)
 	p.revalue(b, t)
 }
 

@@ -265,3 +265,79 @@ func TestPnLDeterminismAndSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestPnLAdopted: an adopted broker position is in the account's manual
+// book and total from its minute: ticks move its unrealized P&L from the
+// broker's average, and the fill closing it realises (exit - adopted
+// average) * quantity, one closed trade. The adoption itself realises
+// nothing, charges nothing and is no fill. Adopting over a position the log
+// has moves it to the broker's quantity.
+func TestPnLAdopted(t *testing.T) {
+	rs := domain.Rupees
+	fut := "NIFTY26NOVFUT"
+	m1 := leg{"paper-1", domain.Paper, "", fut}
+	m2 := leg{"paper-2", domain.Paper, "", fut}
+	b := newLog(t)
+	b.clock = ist(20, 9, 14, 0)
+	b.order(m2, domain.Buy, rs(23900), rs(20), 10) // paper-2's log holds 10 @ 23,900
+	b.clock = ist(20, 9, 15, 0)
+	b.adopt("paper-1", domain.Paper, fut, 65, 0, rs(24000))  // paper-1: the broker's 65 @ 24,000
+	b.adopt("paper-2", domain.Paper, fut, 65, 10, rs(24000)) // paper-2: 55 more, not 65
+	b.clock = ist(20, 9, 16, 0)
+	b.tick(domain.ExchangeNFO, fut, rs(24050))
+	b.clock = ist(20, 9, 17, 0)
+	b.order(m1, domain.Sell, rs(24100), rs(20), 65)
+	b.order(m2, domain.Sell, rs(24100), rs(20), 65)
+	last := b.evs[len(b.evs)-1].Position
+	p := projections.NewPnL(reg, projections.PnLConfig{})
+	p.Apply(b.evs, last)
+
+	got, _ := p.Series(projections.PnLQuery{Accounts: []string{"paper-1"}, Strategy: projections.ManualStrategy})
+	want := []pt{
+		{"11-20 09:15", 0, 0, 0, 0}, // adopted; no price yet
+		{"11-20 09:16", 0, 65 * rs(50), 0, 65 * rs(50)},
+		{"11-20 09:17", 65 * rs(100), 0, rs(20), 65*rs(100) - rs(20)}, // (24,100 - 24,000) * 65
+	}
+	if g := points(got); !slices.Equal(g, want) {
+		t.Fatalf("paper-1 manual:\n got %+v\nwant %+v", g, want)
+	}
+	if got, _ := p.Series(projections.PnLQuery{Accounts: []string{"paper-1"}}); !slices.Equal(points(got), want) {
+		t.Fatalf("paper-1 total: %+v", points(got))
+	}
+	perf, _ := p.Performance(projections.PnLQuery{Accounts: []string{"paper-1"}})
+	if len(perf) != 1 || len(perf[0].Strategies) != 1 || perf[0].Strategies[0].Strategy != "" {
+		t.Fatalf("performance: %+v", perf)
+	}
+	if s := perf[0].Stats; s.ClosedTrades != 1 || s.Wins != 1 || s.GrossProfit != 65*rs(100) || s.Realized != 65*rs(100) ||
+		s.Charges != rs(20) || s.Unrealized != 0 || perf[0].Daily[0].Fills != 1 {
+		t.Fatalf("paper-1 statistics: %+v, daily %+v", s, perf[0].Daily)
+	}
+	// paper-2: 10 @ 23,900 and 55 adopted @ 24,000, all sold @ 24,100:
+	// 10 * 200 + 55 * 100 realised; the adoption realised nothing.
+	perf, _ = p.Performance(projections.PnLQuery{Accounts: []string{"paper-2"}})
+	if s := perf[0].Stats; s.Realized != 10*rs(200)+55*rs(100) || s.ClosedTrades != 1 || s.Unrealized != 0 || perf[0].Daily[0].Fills != 2 {
+		t.Fatalf("paper-2 statistics: %+v", s)
+	}
+	sums, _, _, err := p.Summaries(projections.PnLQuery{Accounts: []string{"paper-2"}, Day: "2026-11-20"})
+	if err != nil || len(sums) != 1 || sums[0].OpenPositions != 0 || sums[0].Realized != 10*rs(200)+55*rs(100) {
+		t.Fatalf("paper-2 summary: %+v %v", sums, err)
+	}
+
+	// The same from a snapshot taken after the adoptions.
+	cut := 4
+	first := projections.NewPnL(reg, projections.PnLConfig{})
+	first.Apply(b.evs[:cut], b.evs[cut-1].Position)
+	st, _, err := first.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := projections.NewPnL(reg, projections.PnLConfig{})
+	if err := restored.UnmarshalState(st); err != nil {
+		t.Fatal(err)
+	}
+	restored.Apply(b.evs[cut:], last)
+	h1, _ := projections.Hash(p)
+	if h2, _ := projections.Hash(restored); h1 != h2 {
+		t.Fatalf("restored after the adoptions: hash %s, straight fold %s", h2, h1)
+	}
+}

@@ -21,6 +21,16 @@ import (
 // realized exactly its sell value minus its buy value, with no rounding
 // drift. A fill that crosses zero (a flip) closes the old side at the fill
 // price and opens the rest on the other side at the same price.
+//
+// An adopted broker position (domain.PositionAdopted) is no trade: its
+// difference (the broker's quantity minus the engine's before it) goes to
+// the account's manual position (strategy "") of the instrument and
+// product as a fill at the broker's average price that realises nothing,
+// costs no charges and is not counted in Fills, BuyQty or SellQty; Adopted
+// sums it, so NetQty = BuyQty - SellQty + Adopted. From flat the position
+// is the broker's quantity at its average; an addition averages in, a
+// reduction keeps the average, a flip opens at the broker's average. Ticks
+// then value it and later fills close it against that average.
 type Position struct {
 	Account  string         `json:"account"`
 	Mode     domain.Mode    `json:"mode"`
@@ -39,6 +49,7 @@ type Position struct {
 	BuyValue  domain.Price `json:"buy_value"`
 	SellValue domain.Price `json:"sell_value"`
 	Fills     int64        `json:"fills"`
+	Adopted   int64        `json:"adopted,omitempty"` // net quantity adopted from the broker, signed
 	Updated   uint64       `json:"updated_at_position"`
 }
 
@@ -67,6 +78,15 @@ func (p *Position) fill(q int64, price, charges domain.Price) {
 	p.NetQty, p.Basis = h.Qty, h.Basis
 }
 
+// adopt applies an adoption's difference q at the broker's average price
+// (see Position).
+func (p *Position) adopt(q int64, avg domain.Price) {
+	h := p.holding()
+	h.Fill(q, avg) // nothing is realised
+	p.NetQty, p.Basis = h.Qty, h.Basis
+	p.Adopted += q
+}
+
 type orderRef struct {
 	Key     string      `json:"key"`
 	Side    domain.Side `json:"side"`
@@ -86,8 +106,8 @@ type positionsState struct {
 	Bad       int64                   `json:"bad_events"`
 }
 
-// Positions folds order intents and fills into positions, and ticks into
-// the last prices that value them.
+// Positions folds order intents, fills and adopted broker positions into
+// positions, and ticks into the last prices that value them.
 type Positions struct {
 	state[positionsState]
 	reg *codec.Registry
@@ -105,16 +125,22 @@ func NewPositions(reg *codec.Registry) *Positions {
 func (*Positions) Name() string { return "positions" }
 
 // Version implements Projection. Version 2: charges from the schedule when
-// a fill carries none.
-func (*Positions) Version() int { return 2 }
+// a fill carries none. Version 3: adopted broker positions
+// (PositionAdopted).
+func (*Positions) Version() int { return 3 }
 
 // Filter implements Projection.
 func (*Positions) Filter() eventstore.Filter {
-	return eventstore.Filter{Types: []string{domain.TypeTickReceived, domain.TypeOrderIntentRecorded, domain.TypeOrderFilled}}
+	return eventstore.Filter{Types: []string{domain.TypeTickReceived, domain.TypeOrderIntentRecorded, domain.TypeOrderFilled,
+		domain.TypePositionAdopted}}
 }
 
 func positionKey(i *domain.OrderIntentRecorded) string {
-	return strings.Join([]string{i.Account, string(i.Mode), i.Strategy, i.Exchange, i.Symbol, string(i.Product)}, "\x1f")
+	return positionKeyOf(i.Account, i.Mode, i.Strategy, i.Exchange, i.Symbol, i.Product)
+}
+
+func positionKeyOf(account string, mode domain.Mode, strategy, exchange, symbol string, product domain.Product) string {
+	return strings.Join([]string{account, string(mode), strategy, exchange, symbol, string(product)}, "\x1f")
 }
 
 // Apply implements Projection.
@@ -135,7 +161,7 @@ func (p *Positions) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Positi
 			} else {
 				p.st.Last[strings.Clone(key)] = p.t.LTP
 			}
-		case domain.TypeOrderIntentRecorded, domain.TypeOrderFilled:
+		case domain.TypeOrderIntentRecorded, domain.TypeOrderFilled, domain.TypePositionAdopted:
 			de, err := p.reg.Decode(ev)
 			if err != nil {
 				p.st.Bad++
@@ -176,7 +202,34 @@ func (p *Positions) applyOrder(de domain.Event, pos uint64) {
 		pp := p.st.Positions[ref.Key]
 		pp.fill(q, e.Price, charges)
 		pp.Updated = pos
+	case domain.PositionAdopted:
+		exch, sym, ok := strings.Cut(e.Instrument, ":")
+		if !ok {
+			p.st.Bad++
+			return
+		}
+		key := positionKeyOf(e.Account, e.Mode, "", exch, sym, e.Product)
+		pp := p.st.Positions[key]
+		if pp == nil {
+			pp = &Position{Account: e.Account, Mode: e.Mode, Exchange: exch, Symbol: sym, Product: e.Product,
+				LotSize: p.lotSize(e.Account, e.Mode, exch, sym)}
+			p.st.Positions[key] = pp
+		}
+		pp.adopt(e.Delta(), e.AvgPrice)
+		pp.Updated = pos
 	}
+}
+
+// lotSize is the lot size the account's other positions in the instrument
+// know (0 if none does).
+func (p *Positions) lotSize(account string, mode domain.Mode, exchange, symbol string) int64 {
+	var lot int64
+	for _, pp := range p.st.Positions {
+		if pp.Account == account && pp.Mode == mode && pp.Exchange == exchange && pp.Symbol == symbol {
+			lot = max(lot, pp.LotSize)
+		}
+	}
+	return lot
 }
 
 // UnmarshalState implements Projection.

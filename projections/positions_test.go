@@ -210,3 +210,151 @@ func TestPositionsKeptApart(t *testing.T) {
 		t.Errorf("the orphan fill is not counted: %s", st)
 	}
 }
+
+// adopt appends an admin's adoption of the broker's position (the engine
+// held previous before it).
+func (b *logBuilder) adopt(account string, mode domain.Mode, symbol string, qty, previous int64, avg domain.Price) {
+	b.last = symbol
+	b.add(domain.ReconcileStream(account), domain.PositionAdopted{Account: account, Mode: mode, Instrument: domain.ExchangeNFO + ":" + symbol,
+		Product: domain.NRML, Quantity: qty, Previous: previous, AvgPrice: avg, By: "root", Reason: "bought in Kite web", At: b.clock})
+}
+
+// TestPositionAdopted: an adopted broker position shows in positions at the
+// broker's quantity and average, ticks value it, and a fill closing it
+// realises against the adopted average. Adopting over a position the log
+// has moves it to the broker's quantity (the difference), it does not add
+// the broker's quantity to it; nothing is realised, charged or counted as
+// a fill by an adoption.
+func TestPositionAdopted(t *testing.T) {
+	rs := domain.Rupees
+	manual := leg{"paper-1", domain.Paper, "", "NIFTY26NOVFUT"}
+	type want struct {
+		net, adopted, fills int64
+		avg, basis          domain.Price
+		realized, unreal    domain.Price
+	}
+	steps := []struct {
+		name string
+		do   func(b *logBuilder)
+		want want
+	}{
+		{"adopt +65 @ 24,000 from flat", func(b *logBuilder) { b.adopt("paper-1", domain.Paper, manual.symbol, 65, 0, rs(24000)) },
+			want{net: 65, adopted: 65, avg: rs(24000), basis: 65 * rs(24000)}},
+		{"tick 24,050 values it", func(b *logBuilder) { b.tick(domain.ExchangeNFO, manual.symbol, rs(24050)) },
+			want{net: 65, adopted: 65, avg: rs(24000), basis: 65 * rs(24000), unreal: 65 * rs(50)}},
+		{"tick 23,990", func(b *logBuilder) { b.tick(domain.ExchangeNFO, manual.symbol, rs(23990)) },
+			want{net: 65, adopted: 65, avg: rs(24000), basis: 65 * rs(24000), unreal: -65 * rs(10)}},
+		{"sell 65 @ 24,100 closes it against the adopted average", func(b *logBuilder) { b.order(manual, domain.Sell, rs(24100), rs(20), 65) },
+			want{adopted: 65, fills: 1, realized: (rs(24100) - rs(24000)) * 65}},
+	}
+	b := newLog(t)
+	p := projections.NewPositions(reg)
+	for _, s := range steps {
+		from := len(b.evs)
+		s.do(b)
+		p.Apply(b.evs[from:], b.evs[len(b.evs)-1].Position)
+		v := one(t, p, projections.PositionQuery{Symbol: manual.symbol})
+		got := want{net: v.NetQty, adopted: v.Adopted, fills: v.Fills, avg: v.AvgPrice, basis: v.Basis, realized: v.Realized, unreal: v.Unrealized}
+		if got != s.want {
+			t.Fatalf("%s: got %+v, want %+v", s.name, got, s.want)
+		}
+		if v.Account != "paper-1" || v.Mode != domain.Paper || v.Strategy != "" || v.Product != domain.NRML || v.Exchange != domain.ExchangeNFO {
+			t.Fatalf("%s: position %+v", s.name, v.Position)
+		}
+		if v.Charges != domain.Price(v.Fills)*rs(20) || v.NetQty != v.BuyQty-v.SellQty+v.Adopted {
+			t.Fatalf("%s: charges %v, net %d != bought %d - sold %d + adopted %d", s.name, v.Charges, v.NetQty, v.BuyQty, v.SellQty, v.Adopted)
+		}
+	}
+}
+
+// TestPositionAdoptedOverLogPosition: the broker's quantity is the truth:
+// an adoption moves the engine's position from Previous to Quantity.
+// Adding averages the difference in at the broker's average, reducing keeps
+// the average, a flip opens the new side at the broker's average, a flat
+// broker closes it; none of it is realised. A strategy's own position is
+// left as the strategy traded it: the difference goes to the manual row, so
+// the account's rows add up to the broker's quantity.
+func TestPositionAdoptedOverLogPosition(t *testing.T) {
+	rs := domain.Rupees
+	manual := leg{"paper-1", domain.Paper, "", "NIFTY26NOVFUT"}
+	b := newLog(t)
+	p := projections.NewPositions(reg)
+	apply := func(do func()) projections.PositionView {
+		t.Helper()
+		from := len(b.evs)
+		do()
+		p.Apply(b.evs[from:], b.evs[len(b.evs)-1].Position)
+		rows, _ := p.List(projections.PositionQuery{Symbol: manual.symbol, Accounts: []string{"paper-1"}, Mode: domain.Paper})
+		for _, r := range rows {
+			if r.Strategy == "" {
+				return r
+			}
+		}
+		t.Fatalf("no manual row in %+v", rows)
+		return projections.PositionView{}
+	}
+	check := func(name string, v projections.PositionView, net int64, basis, realized domain.Price) {
+		t.Helper()
+		if v.NetQty != net || v.Basis != basis || v.Realized != realized {
+			t.Fatalf("%s: net %d basis %v realized %v, want %d %v %v", name, v.NetQty, v.Basis, v.Realized, net, basis, realized)
+		}
+	}
+	v := apply(func() { b.order(manual, domain.Buy, rs(23900), 0, 10) })
+	check("bought 10 @ 23,900", v, 10, 10*rs(23900), 0)
+	// The broker holds 65 @ 24,000: +55 more, not +65.
+	v = apply(func() { b.adopt("paper-1", domain.Paper, manual.symbol, 65, 10, rs(24000)) })
+	check("adopted 65 over 10", v, 65, 10*rs(23900)+55*rs(24000), 0)
+	if v.Adopted != 55 || v.BuyQty != 10 || v.Fills != 1 {
+		t.Fatalf("adopted 65 over 10: %+v", v.Position)
+	}
+	// The broker holds 40: 25 fewer, at the same average, nothing realised.
+	v = apply(func() { b.adopt("paper-1", domain.Paper, manual.symbol, 40, 65, rs(24100)) })
+	check("adopted 40 over 65", v, 40, 10*rs(23900)+55*rs(24000)-domain.Price(domain.MulDivRound(int64(10*rs(23900)+55*rs(24000)), 25, 65)), 0)
+	if v.AvgPrice != domain.Price(domain.MulDivRound(int64(10*rs(23900)+55*rs(24000)), 1, 65)) {
+		t.Fatalf("a reduction changed the average: %v", v.AvgPrice)
+	}
+	// The broker is short 20 @ 24,050: the long is gone, the short opens
+	// at the broker's average.
+	v = apply(func() { b.adopt("paper-1", domain.Paper, manual.symbol, -20, 40, rs(24050)) })
+	check("adopted -20 over 40", v, -20, -20*rs(24050), 0)
+	if v.AvgPrice != rs(24050) || v.Adopted != 55-25-60 {
+		t.Fatalf("adopted -20 over 40: %+v", v.Position)
+	}
+	// Covered at 24,000: realised against the adopted 24,050.
+	v = apply(func() { b.order(manual, domain.Buy, rs(24000), 0, 20) })
+	check("bought 20 @ 24,000", v, 0, 0, 20*rs(50))
+	// The broker is flat after the log bought 5 more: the adoption closes
+	// the 5, realising nothing.
+	v = apply(func() {
+		b.order(manual, domain.Buy, rs(24000), 0, 5)
+		b.adopt("paper-1", domain.Paper, manual.symbol, 0, 5, 0)
+	})
+	check("adopted flat over 5", v, 0, 0, 20*rs(50))
+
+	// A strategy's position: orb bought 10 @ 24,000; the broker holds 30.
+	// The manual row takes the 20 of difference; orb keeps its 10.
+	orb := leg{"paper-1", domain.Paper, "orb", manual.symbol}
+	v = apply(func() {
+		b.order(orb, domain.Buy, rs(24000), 0, 10)
+		b.adopt("paper-1", domain.Paper, manual.symbol, 30, 10, rs(24010))
+	})
+	check("adopted 30 over orb's 10", v, 20, 20*rs(24010), 20*rs(50))
+	rows, _ := p.List(projections.PositionQuery{Accounts: []string{"paper-1"}, Symbol: manual.symbol, OpenOnly: true})
+	var total int64
+	for _, r := range rows {
+		total += r.NetQty
+	}
+	if len(rows) != 2 || total != 30 {
+		t.Fatalf("rows %+v: total %d, want 30 over orb and manual", rows, total)
+	}
+	// The other mode is another position.
+	b.adopt("paper-1", domain.Live, manual.symbol, 65, 0, rs(24000))
+	p.Apply(b.evs[len(b.evs)-1:], b.evs[len(b.evs)-1].Position)
+	if v := one(t, p, projections.PositionQuery{Mode: domain.Live}); v.NetQty != 65 || v.AvgPrice != rs(24000) {
+		t.Fatalf("live adoption: %+v", v)
+	}
+	st, _, _ := p.MarshalState()
+	if strings.Contains(string(st), `"bad_events":1`) {
+		t.Fatalf("bad events: %s", st)
+	}
+}

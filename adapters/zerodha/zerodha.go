@@ -494,3 +494,9 @@ func (b *Broker) Holdings(ctx context.Context) ([]domain.BrokerHolding, error) {
 	}
 	return out, nil
 }
+
+// DeliveryApart reports that Kite's positions carry only the day's delivery
+// (CNC) trades, its holdings the delivery bought on earlier days (with the
+// unsettled T1 quantity): reconciliation compares their sum with the
+// engine's CNC position.
+func (*Broker) DeliveryApart() bool { return true }

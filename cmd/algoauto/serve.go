@@ -43,6 +43,7 @@ type serveConfig struct {
 	AlgoID          string
 	SimOptions      bool
 	Kite            kiteConfig
+	ReconcileEvery  time.Duration
 	Streams         streamsConfig
 }
 
@@ -114,6 +115,7 @@ and the store is closed.`,
 	f.StringVar(&cfg.AlgoID, "algo-id", "", "the exchange-approved algo id stamped on algo orders (SEBI)")
 	f.StringVar(&cfg.Kite.Account, "kite-account", "", "the account whose live mode trades through Zerodha Kite Connect (env ALGOAUTO_KITE_ACCOUNT; key and token from ALGOAUTO_KITE_API_KEY and ALGOAUTO_KITE_ACCESS_TOKEN)")
 	f.StringVar(&cfg.Kite.URL, "kite-url", zerodha.DefaultBaseURL, "Kite Connect API address")
+	f.DurationVar(&cfg.ReconcileEvery, "reconcile-every", time.Minute, "how often every account is checked again against its broker while the engine runs (0 = only on start and on demand)")
 	f.DurationVar(&cfg.Kite.Poll, "kite-poll", time.Second, "how often live orders are polled for fills (Kite allows 10 requests/s)")
 	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 14 times the ticks)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
@@ -231,7 +233,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	}
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	eng, engDone, err := startEngine(engCtx, st.Store, reg, feed, engineOptions{AlgoID: cfg.AlgoID, Kite: cfg.Kite}, log)
+	eng, engDone, err := startEngine(engCtx, st.Store, reg, feed, engineOptions{AlgoID: cfg.AlgoID, Kite: cfg.Kite, ReconcileEvery: cfg.ReconcileEvery}, log)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,9 @@ import (
 
 // engineOptions are serve's settings of the trading engine.
 type engineOptions struct {
-	AlgoID string
-	Kite   kiteConfig
+	AlgoID         string
+	Kite           kiteConfig
+	ReconcileEvery time.Duration // 0: check accounts against their brokers only on start and on demand
 }
 
 // kiteConfig is the live broker: one Zerodha Kite Connect login, traded
@@ -138,6 +139,9 @@ func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed
 			every = time.Second
 		}
 		go func() { _ = eng.RunPolling(ctx, every) }() // fills of live orders
+	}
+	if opts.ReconcileEvery > 0 {
+		go func() { _ = eng.RunReconciliation(ctx, opts.ReconcileEvery) }() // re-check every account against its broker
 	}
 	return eng, done, nil
 }
