@@ -206,9 +206,9 @@ func BenchmarkEngineRecorded(b *testing.B) {
 		n := 0
 		scan(func(ev *eventstore.RecordedEvent) {
 			e.mu.Lock()
-			de := e.foldRecorded(ev)
+			t, ok := e.foldRecorded(ev)
 			e.mu.Unlock()
-			if t, ok := de.(domain.Tick); ok {
+			if ok {
 				e.onTick(ctx, t, ev.Position, ev.ID)
 				n++
 			}

@@ -136,6 +136,10 @@ type Engine struct {
 	risks    map[string]*accountRisk
 	gate     *risk.Gate
 	runners  map[string]map[string]*running // account -> strategy -> instance
+	runOrder []*running                     // the runners by account and name (nil: to be sorted again)
+	fillers  []brokerKey                    // the brokers by account and mode (nil: to be sorted again)
+	tickDec  codec.TickDecoder              // decodes the log's ticks (interning their names)
+	keys     map[[2]string]string           // (exchange, symbol) -> "EXCHANGE:SYMBOL", made once
 	fills    []fillNote                     // strategy fills not yet delivered
 	env      strategy.Env
 	rec      reconState          // reconciliation with the brokers (reconcile.go)
@@ -288,10 +292,10 @@ func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 		for i := range m.Events {
 			ev := &m.Events[i]
 			e.mu.Lock()
-			de := e.foldRecorded(ev)
+			t, ok := e.foldRecorded(ev)
 			e.mu.Unlock()
 			progressed = true
-			if t, ok := de.(domain.Tick); ok {
+			if ok {
 				e.onTick(ctx, t, ev.Position, ev.ID)
 			}
 			e.handled.Store(uint64(ev.Position))
@@ -327,34 +331,54 @@ func (e *Engine) Tick(instrument string) (domain.Tick, bool) {
 
 // foldRecorded applies one event of the log unless this engine applied it
 // already when it appended it (its stream version says so). It returns the
-// decoded event (nil when skipped or unknown). e.mu is held.
-func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) domain.Event {
+// tick when the event is one. e.mu is held.
+func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) (domain.Tick, bool) {
 	if ev.Position > e.applied {
 		e.applied = ev.Position
 	}
 	e.foldPos, e.foldMeta = ev.Position, ev.Metadata
-	if !e.reg.Known(ev.Type) {
-		return nil
-	}
-	de, err := e.reg.Decode(ev)
-	if err != nil {
-		e.log.Warn("engine: undecodable event skipped", "type", ev.Type, "position", ev.Position, "err", err)
-		return nil
-	}
-	if t, ok := de.(domain.Tick); ok { // ticks are not versioned state: always the latest
-		e.ticks[t.Exchange+":"+t.Symbol] = t
+	if ev.Type == domain.TypeTickReceived { // ticks are not versioned state: always the latest
+		var t domain.Tick
+		if err := e.tickDec.Decode(ev.Data, &t); err != nil {
+			e.log.Warn("engine: undecodable tick skipped", "position", ev.Position, "err", err)
+			return t, false
+		}
+		e.ticks[e.instrumentKey(t.Exchange, t.Symbol)] = t
 		if p := e.tickAt.Load(); p == nil || t.ExchangeTime.After(*p) {
 			at := t.ExchangeTime
 			e.tickAt.Store(&at)
 		}
-		return t
+		return t, true
+	}
+	if !e.reg.Known(ev.Type) {
+		return domain.Tick{}, false
+	}
+	de, err := e.reg.Decode(ev)
+	if err != nil {
+		e.log.Warn("engine: undecodable event skipped", "type", ev.Type, "position", ev.Position, "err", err)
+		return domain.Tick{}, false
 	}
 	if ev.Version+1 <= e.versions[ev.Stream] {
-		return nil // appended (and applied) by this engine
+		return domain.Tick{}, false // appended (and applied) by this engine
 	}
 	e.versions[ev.Stream] = ev.Version + 1
 	e.fold(ev.Stream, de, ev.RecordedAt)
-	return de
+	return domain.Tick{}, false
+}
+
+// instrumentKey returns "EXCHANGE:SYMBOL" without building it on every
+// tick. e.mu is held.
+func (e *Engine) instrumentKey(exchange, symbol string) string {
+	k := [2]string{exchange, symbol}
+	if s, ok := e.keys[k]; ok {
+		return s
+	}
+	if e.keys == nil || len(e.keys) >= 1<<16 {
+		e.keys = make(map[[2]string]string, 256)
+	}
+	s := exchange + ":" + symbol
+	e.keys[k] = s
+	return s
 }
 
 // fold applies a decoded event to the state. e.mu is held.

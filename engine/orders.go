@@ -320,6 +320,7 @@ func (e *Engine) brokerLocked(account string, mode domain.Mode) (Broker, error) 
 		return nil, fmt.Errorf("engine: broker for %s (%s): %w", account, mode, err)
 	}
 	e.brokers[k] = b
+	e.fillers = nil
 	return b, nil
 }
 
@@ -451,22 +452,23 @@ func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Posit
 	defer e.observeTickLocked(ctx, t)
 	defer e.runStrategiesLocked(ctx, t, pos)
 	defer e.retryFlattenLocked(ctx, t)
-	keys := make([]brokerKey, 0, len(e.brokers))
-	for k := range e.brokers {
-		keys = append(keys, k)
+	if e.fillers == nil {
+		e.fillers = make([]brokerKey, 0, len(e.brokers))
+		for k, b := range e.brokers {
+			if _, ok := b.(TickFiller); ok {
+				e.fillers = append(e.fillers, k)
+			}
+		}
+		slices.SortFunc(e.fillers, func(a, b brokerKey) int {
+			if a.account != b.account {
+				return strings.Compare(a.account, b.account)
+			}
+			return strings.Compare(string(a.mode), string(b.mode))
+		})
 	}
-	slices.SortFunc(keys, func(a, b brokerKey) int {
-		if a.account != b.account {
-			return strings.Compare(a.account, b.account)
-		}
-		return strings.Compare(string(a.mode), string(b.mode))
-	})
-	for _, k := range keys {
+	for _, k := range e.fillers {
 		b := e.brokers[k]
-		f, ok := b.(TickFiller)
-		if !ok {
-			continue
-		}
+		f := b.(TickFiller)
 		for _, r := range f.OnTick(t) {
 			md := eventstore.Metadata{Account: k.account, Source: "broker:" + b.Name()}
 			if err := e.recordFrom(ctx, b, k, r, md); err != nil {
@@ -634,7 +636,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 // observeTickLocked feeds the P&L of every account holding the tick's
 // instrument to its breaker, in account order. e.mu is held.
 func (e *Engine) observeTickLocked(ctx context.Context, t domain.Tick) {
-	key := t.Exchange + ":" + t.Symbol
+	key := e.instrumentKey(t.Exchange, t.Symbol)
 	var accts []string
 	for k, b := range e.books {
 		if k.instrument == key && b.Qty != 0 {

@@ -49,6 +49,7 @@ func (e *Engine) syncRunnersLocked(account string) {
 	if e.cfg.Strategies == nil {
 		return
 	}
+	e.runOrder = nil
 	c := e.controlLocked(account)
 	rs := e.runners[account]
 	if rs == nil {
@@ -215,31 +216,30 @@ func (e *Engine) eachRunnerLocked(t domain.Tick, pos eventstore.Position, raise 
 	if e.cfg.Strategies == nil || len(e.runners) == 0 {
 		return
 	}
-	accts := make([]string, 0, len(e.runners))
-	for a := range e.runners {
-		accts = append(accts, a)
+	if e.runOrder == nil {
+		for _, rs := range e.runners {
+			for _, r := range rs {
+				e.runOrder = append(e.runOrder, r)
+			}
+		}
+		slices.SortFunc(e.runOrder, func(a, b *running) int {
+			if c := compare(a.account, b.account); c != 0 {
+				return c
+			}
+			return compare(a.name, b.name)
+		})
 	}
-	slices.Sort(accts)
 	sec := t.ExchangeTime.Unix()
-	for _, acct := range accts {
-		rs := e.runners[acct]
-		names := make([]string, 0, len(rs))
-		for n := range rs {
-			names = append(names, n)
+	for _, r := range e.runOrder {
+		if r.s == nil || pos <= r.epoch || e.runners[r.account][r.name] != r {
+			continue
 		}
-		slices.Sort(names)
-		for _, n := range names {
-			r := rs[n]
-			if r.s == nil || pos <= r.epoch {
-				continue
-			}
-			sigs := r.s.OnTick(e.env, t)
-			if sec > r.beat {
-				r.beat = sec
-				sigs = append(sigs, r.s.OnTimer(e.env, time.Unix(sec, 0).In(domain.IST()))...)
-			}
-			raise(r, sigs)
+		sigs := r.s.OnTick(e.env, t)
+		if sec > r.beat {
+			r.beat = sec
+			sigs = append(sigs, r.s.OnTimer(e.env, time.Unix(sec, 0).In(domain.IST()))...)
 		}
+		raise(r, sigs)
 	}
 }
 

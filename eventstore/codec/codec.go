@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,9 +47,13 @@ type Registry struct {
 // the upcasters of their older payload versions.
 func NewRegistry() *Registry {
 	r := &Registry{types: map[string]*entry{}}
+	// Decoders are pooled so that their interned strings outlive one call:
+	// a fresh decoder per tick would build its intern map every time.
+	decoders := sync.Pool{New: func() any { return new(TickDecoder) }}
 	r.types[domain.TypeTickReceived] = &entry{name: domain.TypeTickReceived, version: tickLayoutV1, binary: true,
 		decode: func(data []byte, _ bool) (domain.Event, error) {
-			var d TickDecoder
+			d := decoders.Get().(*TickDecoder)
+			defer decoders.Put(d)
 			var t domain.Tick
 			if err := d.Decode(data, &t); err != nil {
 				return nil, err
