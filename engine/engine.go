@@ -123,27 +123,28 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	versions map[string]uint64 // stream -> events folded (its next expected version is this-1)
-	controls map[string]*domain.TradingControl
-	orders   map[string]*order // by order id (= client order id)
-	signals  map[string]*signalState
-	ticks    map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
-	byProd   map[prodKey]int64      // the same per product (MIS, NRML, CNC): what flattening closes
-	flatten  map[string]int64       // accounts with positions left to flatten -> unix second of the last try
-	brokers  map[brokerKey]Broker
-	books    map[posKey]*book // P&L per account and instrument, from fills
-	risks    map[string]*accountRisk
-	gate     *risk.Gate
-	runners  map[string]map[string]*running // account -> strategy -> instance
-	runOrder []*running                     // the runners by account and name (nil: to be sorted again)
-	fillers  []brokerKey                    // the brokers by account and mode (nil: to be sorted again)
-	tickDec  codec.TickDecoder              // decodes the log's ticks (interning their names)
-	keys     map[[2]string]string           // (exchange, symbol) -> "EXCHANGE:SYMBOL", made once
-	fills    []fillNote                     // strategy fills not yet delivered
-	env      strategy.Env
-	rec      reconState          // reconciliation with the brokers (reconcile.go)
-	applied  eventstore.Position // the log is folded up to here
+	mu         sync.Mutex
+	versions   map[string]uint64 // stream -> events folded (its next expected version is this-1)
+	controls   map[string]*domain.TradingControl
+	orders     map[string]*order // by order id (= client order id)
+	signals    map[string]*signalState
+	ticks      map[string]domain.Tick // "EXCHANGE:SYMBOL" -> last tick
+	byProd     map[prodKey]int64      // the same per product (MIS, NRML, CNC): what flattening closes
+	flatten    map[string]int64       // accounts with positions left to flatten -> unix second of the last try
+	brokers    map[brokerKey]Broker
+	books      map[posKey]*book   // P&L per account and instrument, from fills
+	stratBooks map[stratKey]*book // the same per strategy (the intent's)
+	risks      map[string]*accountRisk
+	gate       *risk.Gate
+	runners    map[string]map[string]*running // account -> strategy -> instance
+	runOrder   []*running                     // the runners by account and name (nil: to be sorted again)
+	fillers    []brokerKey                    // the brokers by account and mode (nil: to be sorted again)
+	tickDec    codec.TickDecoder              // decodes the log's ticks (interning their names)
+	keys       map[[2]string]string           // (exchange, symbol) -> "EXCHANGE:SYMBOL", made once
+	fills      []fillNote                     // strategy fills not yet delivered
+	env        strategy.Env
+	rec        reconState          // reconciliation with the brokers (reconcile.go)
+	applied    eventstore.Position // the log is folded up to here
 	// foldPos and foldMeta are the position and metadata of the event
 	// being folded (for an append, the position it landed at); loading is
 	// true while Load folds the log, before the strategies' replay.
@@ -180,7 +181,7 @@ func New(st Store, reg *codec.Registry, cfg Config) *Engine {
 	return &Engine{st: st, reg: reg, cfg: cfg, log: cfg.Logger,
 		versions: map[string]uint64{}, controls: map[string]*domain.TradingControl{}, orders: map[string]*order{},
 		signals: map[string]*signalState{}, ticks: map[string]domain.Tick{}, brokers: map[brokerKey]Broker{},
-		books: map[posKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk),
+		books: map[posKey]*book{}, stratBooks: map[stratKey]*book{}, risks: map[string]*accountRisk{}, gate: risk.NewGate(cfg.Risk),
 		byProd: map[prodKey]int64{}, flatten: map[string]int64{},
 		runners: map[string]map[string]*running{}, env: cfg.StrategyEnv}
 }

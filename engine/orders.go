@@ -107,6 +107,15 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		pk := posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}
 		e.byProd[prodKey{pk, o.intent.Product}] += q
 		e.bookLocked(pk).fill(q, ev.Price)
+		if o.intent.Strategy != "" {
+			sk := stratKey{pk.account, o.intent.Strategy, pk.instrument}
+			sb := e.stratBooks[sk]
+			if sb == nil {
+				sb = &book{}
+				e.stratBooks[sk] = sb
+			}
+			sb.fill(q, ev.Price)
+		}
 		if o.filled >= o.intent.Quantity {
 			o.status = orderFilled
 		} else if o.status != orderCancelled {

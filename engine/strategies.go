@@ -151,7 +151,53 @@ type StrategyStatus struct {
 	Params  json.RawMessage `json:"params,omitempty"`
 	State   any             `json:"state,omitempty"`
 	Signals int64           `json:"signals"`
+	PnL     StrategyPnL     `json:"pnl"`
 	Error   string          `json:"error,omitempty"`
+}
+
+// StrategyPnL is what a strategy's orders on an account made, from their
+// fills (weighted-average cost, gross of charges; every instance of the
+// strategy on the account, since the log began), valued at the last tick.
+type StrategyPnL struct {
+	Realized   domain.Price       `json:"realized"`
+	Unrealized domain.Price       `json:"unrealized"`
+	Total      domain.Price       `json:"total"`
+	Positions  []StrategyPosition `json:"positions"`
+}
+
+// StrategyPosition is a strategy's open position in one instrument.
+type StrategyPosition struct {
+	Instrument string       `json:"instrument"`
+	Quantity   int64        `json:"quantity"`
+	AvgPrice   domain.Price `json:"avg_price"`
+	LastPrice  domain.Price `json:"last_price,omitempty"`
+}
+
+// stratKey is a strategy's book of one instrument on one account.
+type stratKey struct{ account, strategy, instrument string }
+
+// strategyPnLLocked sums the strategy's books on the account. e.mu is
+// held.
+func (e *Engine) strategyPnLLocked(account, name string) StrategyPnL {
+	p := StrategyPnL{Positions: []StrategyPosition{}}
+	for k, b := range e.stratBooks {
+		if k.account != account || k.strategy != name {
+			continue
+		}
+		p.Realized += b.realized
+		if b.Qty == 0 {
+			continue
+		}
+		sp := StrategyPosition{Instrument: k.instrument, Quantity: b.Qty, AvgPrice: b.Avg()}
+		if t, ok := e.ticks[k.instrument]; ok && t.LTP > 0 {
+			sp.LastPrice = t.LTP
+			p.Unrealized += b.Unrealized(t.LTP)
+		}
+		p.Positions = append(p.Positions, sp)
+	}
+	slices.SortFunc(p.Positions, func(a, b StrategyPosition) int { return compare(a.Instrument, b.Instrument) })
+	p.Total = p.Realized + p.Unrealized
+	return p
 }
 
 // Strategies returns the strategies running on the accounts see accepts
@@ -165,7 +211,8 @@ func (e *Engine) Strategies(see func(account string) bool) []StrategyStatus {
 			continue
 		}
 		for _, r := range rs {
-			st := StrategyStatus{Account: acct, Name: r.name, Params: r.params, Signals: r.signals, Error: r.err}
+			st := StrategyStatus{Account: acct, Name: r.name, Params: r.params, Signals: r.signals, Error: r.err,
+				PnL: e.strategyPnLLocked(acct, r.name)}
 			if r.s != nil {
 				st.State = r.s.State()
 			}

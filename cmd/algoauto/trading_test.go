@@ -112,7 +112,7 @@ func TestServePaperTrading(t *testing.T) {
 // the positions read model equals the P&L recomputed from the fills.
 func TestServeStrategy(t *testing.T) {
 	t.Parallel()
-	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+	base, serveLog, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
 		"--sim-start", "2026-11-20T09:15:00+05:30")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -135,11 +135,20 @@ func TestServeStrategy(t *testing.T) {
 		Symbol   string  `json:"symbol"`
 	}
 	var trades []trade
+	deadline := time.Now().Add(3 * time.Minute)
 	for len(trades) < 2 { // an entry and a reversal: the reversal realises P&L
-		if ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			_, b := call("GET", "/api/v1/autonomous/status", nil)
 			_, sig := call("GET", "/api/v1/signals?account=paper-admin", nil)
-			t.Fatalf("fewer than 2 fills within 4 minutes: %v\nstatus %s\nsignals %s", trades, b, sig)
+			_, q := call("GET", "/api/v1/quotes", nil)
+			var warned []string
+			for _, l := range lines(serveLog.String()) {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+					warned = append(warned, l)
+				}
+			}
+			t.Fatalf("fewer than 2 fills within 3 minutes: %v\nstatus %s\nsignals %s\nquotes %.2000s\nwarnings and errors:\n%s",
+				trades, b, sig, q, strings.Join(warned, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
 		code, b := call("GET", "/api/v1/dashboard/trades?account=paper-admin&limit=1000", nil)
@@ -233,6 +242,25 @@ func TestServeStrategy(t *testing.T) {
 	if fromFills != fromModel || netFills != netModel {
 		t.Fatalf("realised P&L from %d fills: %d paise, net %d; positions read model: %d paise, net %d", len(fills.Trades), fromFills, netFills, fromModel, netModel)
 	}
+	// The strategy's own P&L (the engine's, from its orders' fills) is the
+	// same realised P&L.
+	var running []struct {
+		Account  string `json:"account"`
+		Strategy string `json:"strategy"`
+		PnL      struct {
+			Realized float64 `json:"realized"`
+		} `json:"pnl"`
+	}
+	waitFor(t, time.Minute, "the strategy's realised P&L to match the fills", func() bool {
+		code, b := call("GET", "/api/v1/autonomous/strategies", nil)
+		var body struct {
+			Running json.RawMessage `json:"running"`
+		}
+		if code != http.StatusOK || json.Unmarshal(b, &body) != nil || json.Unmarshal(body.Running, &running) != nil {
+			t.Fatalf("strategies: %d %s", code, b)
+		}
+		return len(running) == 1 && int64(running[0].PnL.Realized*100+sign(running[0].PnL.Realized)*0.5) == fromFills
+	})
 	// The signals read model shows the strategy's signals, accepted.
 	code, b := call("GET", "/api/v1/signals?account=paper-admin&status=ACCEPTED", nil)
 	if code != http.StatusOK || !strings.Contains(string(b), `"strategy":"ma-crossover"`) {
