@@ -185,6 +185,9 @@ func TestEnvironment(t *testing.T) {
 		{map[string]string{"ALGOAUTO_SPEED": "-2"}, []string{"--store", envDir, "serve"}},
 		{map[string]string{"ALGOAUTO_FEED": "kite"}, []string{"--store", envDir, "serve"}},
 		{map[string]string{"ALGOAUTO_ADDR": "256.0.0.1:99999"}, []string{"--store", envDir, "serve", "--feed", "none"}},
+		// A live account without Kite's key and token (secrets: environment only).
+		{map[string]string{"ALGOAUTO_KITE_ACCOUNT": "live-1"}, []string{"--store", envDir, "serve"}},
+		{map[string]string{"ALGOAUTO_KITE_API_KEY": "k"}, []string{"--store", envDir, "serve", "--kite-account", "live-1"}},
 	} {
 		r := runCLIEnv(t, env(tc.env), "", tc.args...)
 		wantOneLineError(t, r, 2, tc.args)
