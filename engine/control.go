@@ -273,13 +273,20 @@ func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain
 	if err := a.mayTouch(account); err != nil {
 		return ControlStatus{}, err
 	}
+	// Asking the live broker for its session is a network call: made
+	// before taking the lock, and only for a switch to live that could
+	// otherwise pass.
+	session := false
+	if to == domain.Live && a.Admin && confirm == "LIVE" {
+		session = e.cfg.LiveSession(account)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	stream := domain.ControlStream(account)
 	changed := false
 	err := e.decide(ctx, stream, func() error {
 		evs, err := e.controlLocked(account).SetMode(domain.ModeRequest{To: to, By: a.User, Admin: a.Admin, Confirm: confirm,
-			BrokerSession: e.cfg.LiveSession(account), OpenOrders: e.openOrdersLocked(account)})
+			BrokerSession: session, OpenOrders: e.openOrdersLocked(account)})
 		if err != nil {
 			return err
 		}

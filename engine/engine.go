@@ -161,6 +161,16 @@ type Engine struct {
 	// handled is the position of the last event Run has fully handled
 	// (folded, and a tick's orders, fills and strategies done).
 	handled atomic.Uint64
+	// stratAt is the time of the tick the strategies are handling.
+	stratAt atomic.Pointer[time.Time]
+	// followed is the position of the last event the follower handled:
+	// it resubscribes after it (applied may be further, when a command
+	// caught a stream up).
+	followed eventstore.Position
+	// pollMu serialises polling brokers with recording what they report;
+	// unrecorded keeps reports whose recording failed, for the next poll.
+	pollMu     sync.Mutex
+	unrecorded map[brokerKey][]domain.ExecutionReport
 }
 
 type posKey struct{ account, instrument string }
@@ -206,6 +216,9 @@ func (e *Engine) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: load: %w", err)
 	}
+	e.mu.Lock()
+	e.followed = e.applied
+	e.mu.Unlock()
 	e.handled.Store(uint64(e.Applied()))
 	return e.replayStrategies(ctx)
 }
@@ -278,7 +291,7 @@ func (e *Engine) Run(ctx context.Context) error {
 // follow runs one subscription from the last event folded until it fails.
 func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 	e.mu.Lock()
-	from := e.applied
+	from := e.followed
 	e.mu.Unlock()
 	sub, err := e.st.Subscribe(ctx, from, eventstore.Filter{})
 	if err != nil {
@@ -294,10 +307,13 @@ func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 			ev := &m.Events[i]
 			e.mu.Lock()
 			t, ok := e.foldRecorded(ev)
+			if !ok {
+				e.followed = max(e.followed, ev.Position)
+			}
 			e.mu.Unlock()
 			progressed = true
 			if ok {
-				e.onTick(ctx, t, ev.Position, ev.ID)
+				e.onTick(ctx, t, ev.Position, ev.ID) // moves followed when done
 			}
 			e.handled.Store(uint64(ev.Position))
 		}

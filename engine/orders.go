@@ -457,7 +457,11 @@ func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Posit
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cause = cause
-	defer func() { e.cause = uuid.Nil }()
+	defer func() { e.cause, e.followed = uuid.Nil, max(e.followed, pos) }()
+	// After the brokers' fills: retry flattening, the strategies, the
+	// kill-switch check, then the notes the tick caused (and those of
+	// events before it), in this order live and on replay.
+	defer e.deliverFillsLocked(ctx, pos, cause)
 	defer e.observeTickLocked(ctx, t)
 	defer e.runStrategiesLocked(ctx, t, pos)
 	defer e.retryFlattenLocked(ctx, t)

@@ -57,21 +57,49 @@ func (e *Engine) PollBrokers(ctx context.Context) {
 		return strings.Compare(string(a.k.mode), string(b.k.mode))
 	})
 	for _, p := range ps {
-		reps, err := p.p.Poll(ctx)
-		if err != nil {
+		if err := e.pollOnce(ctx, p.k, p.b, p.p); err != nil {
 			e.log.Warn("polling the broker failed; trying again", "account", p.k.account, "broker", p.b.Name(), "err", err)
-			continue
 		}
-		if len(reps) == 0 {
-			continue
-		}
-		e.mu.Lock()
-		md := eventstore.Metadata{Account: p.k.account, Source: "broker:" + p.b.Name()}
-		for _, r := range reps {
-			if err := e.recordFrom(ctx, p.b, p.k, r, md); err != nil {
-				e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
-			}
-		}
-		e.mu.Unlock()
 	}
+}
+
+// maxUnrecorded bounds the reports kept for a later try per broker.
+const maxUnrecorded = 10_000
+
+// pollOnce polls one broker and records what it reports, after the
+// reports an earlier poll could not record (a store error, a shutdown):
+// a report the broker gave once is not given again, so none is dropped
+// until it is recorded (recording is idempotent). Polls and their
+// recording are serialised, so reports are recorded in the order the
+// broker gave them. The broker is called without e.mu, which must not be
+// held.
+func (e *Engine) pollOnce(ctx context.Context, k brokerKey, b Broker, p Poller) error {
+	e.pollMu.Lock()
+	defer e.pollMu.Unlock()
+	reps, err := p.Poll(ctx)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	queued := append(e.unrecorded[k], reps...)
+	delete(e.unrecorded, k)
+	md := eventstore.Metadata{Account: k.account, Source: "broker:" + b.Name()}
+	var failed []domain.ExecutionReport
+	for _, r := range queued {
+		if rerr := e.recordFrom(ctx, b, k, r, md); rerr != nil {
+			e.log.Error("recording a broker report failed; it is tried again at the next poll",
+				"client_order_id", r.ClientOrderID, "kind", r.Kind, "err", rerr)
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) > 0 {
+		if len(failed) > maxUnrecorded {
+			e.log.Error("too many broker reports could not be recorded: the oldest are dropped (a check against the broker will show them)",
+				"dropped", len(failed)-maxUnrecorded)
+			failed = failed[len(failed)-maxUnrecorded:]
+		}
+		if e.unrecorded == nil {
+			e.unrecorded = map[brokerKey][]domain.ExecutionReport{}
+		}
+		e.unrecorded[k] = failed
+	}
+	return err
 }

@@ -93,3 +93,40 @@ func TestPollingBroker(t *testing.T) {
 		t.Fatalf("%d polls, want 4", pb.polls)
 	}
 }
+
+// TestPollingBrokerKeepsUnrecordedReports: a report the broker gave once
+// is not given again, so one the engine could not record (here: the
+// context ended) is recorded at the next poll.
+func TestPollingBrokerKeepsUnrecordedReports(t *testing.T) {
+	r := newRig(t)
+	pb := &pollingBroker{fakeBroker: newFakeBroker()}
+	var b engine.Broker = struct {
+		engine.Broker
+		engine.Poller
+	}{pb, pb}
+	e := r.engineWith(b)
+	ctx := context.Background()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	mustCmd(t, e, trader, engine.CmdStart)
+	r.quote(e, "NIFTY26DECFUT")
+	res, err := e.PlaceOrder(ctx, trader, buy(65))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.report(domain.ExecutionReport{Kind: domain.ReportFilled, ClientOrderID: res.OrderID, BrokerOrderID: res.BrokerOrderID,
+		TradeID: "T1", Quantity: 65, Price: domain.Rupees(24000), FilledQty: 65})
+	dead, kill := context.WithCancel(ctx)
+	kill()
+	e.PollBrokers(dead)
+	if got := r.streamTypes(domain.OrderStream(res.OrderID)); len(got) != 3 {
+		t.Fatalf("recorded with an ended context: %v", got)
+	}
+	e.PollBrokers(ctx) // the broker has nothing new; the kept fill is recorded
+	want := "[OrderIntentRecorded OrderSubmitted OrderAccepted OrderFilled]"
+	if got := fmt.Sprint(r.streamTypes(domain.OrderStream(res.OrderID))); got != want {
+		t.Fatalf("order stream %s, want %s", got, want)
+	}
+}

@@ -463,18 +463,12 @@ func (e *Engine) pollLocked(ctx context.Context, account string, mode domain.Mod
 		pctx, cancel = context.WithTimeout(ctx, timeout)
 	}
 	e.mu.Unlock()
-	reps, err := p.Poll(pctx)
+	err := e.pollOnce(pctx, k, b, p)
 	cancel()
 	e.mu.Lock()
 	if err != nil {
 		e.log.Warn("reconciliation: polling the broker before checking again failed", "account", account, "err", err)
 		return false
-	}
-	md := eventstore.Metadata{Account: account, Source: "broker:" + b.Name()}
-	for _, r := range reps {
-		if err := e.recordFrom(ctx, b, k, r, md); err != nil {
-			e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
-		}
 	}
 	return true
 }

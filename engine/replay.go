@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
@@ -56,9 +58,9 @@ func (e *Engine) replayStrategies(ctx context.Context) error {
 	if live == 0 {
 		return nil
 	}
-	rp := replay{caused: map[string][]fillNote{}}
+	rp := replay{caused: map[uuid.UUID][]fillNote{}}
 	for _, n := range notes {
-		if n.cause != "" {
+		if n.cause != uuid.Nil {
 			rp.caused[n.cause] = append(rp.caused[n.cause], n)
 		} else {
 			rp.commands = append(rp.commands, n)
@@ -69,13 +71,13 @@ func (e *Engine) replayStrategies(ctx context.Context) error {
 		if ev.Position > end || ev.Type != domain.TypeTickReceived {
 			return
 		}
-		de, err := e.reg.Decode(ev)
-		if err != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var t domain.Tick
+		if err := e.tickDec.Decode(ev.Data, &t); err != nil {
 			return // Load logged it
 		}
-		e.mu.Lock()
-		e.replayTickLocked(&rp, de.(domain.Tick), ev.Position, ev.ID.String())
-		e.mu.Unlock()
+		e.replayTickLocked(&rp, t, ev.Position, ev.ID)
 		ticks++
 	})
 	if err != nil {
@@ -95,14 +97,14 @@ func (e *Engine) replayStrategies(ctx context.Context) error {
 
 // replay is the state of one strategy replay.
 type replay struct {
-	caused   map[string][]fillNote // tick id -> the notes its processing produced
-	commands []fillNote            // notes of commands' events, in log order
-	missing  int                   // signals the replay raised that the log does not hold
+	caused   map[uuid.UUID][]fillNote // tick id -> the notes its processing produced
+	commands []fillNote               // notes of commands' events, in log order
+	missing  int                      // signals the replay raised that the log does not hold
 }
 
 // replayTickLocked hands one tick to the strategies, then the notes that
 // followed it live. e.mu is held.
-func (e *Engine) replayTickLocked(rp *replay, t domain.Tick, pos eventstore.Position, id string) {
+func (e *Engine) replayTickLocked(rp *replay, t domain.Tick, pos eventstore.Position, id uuid.UUID) {
 	var late []fillNote // ends of legs whose signals the log does not hold
 	raised := func(r *running, sigs []strategy.Signal) {
 		for _, sig := range sigs {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
@@ -29,16 +31,18 @@ type running struct {
 // fillNote is an execution (or the end) of a strategy's order, queued for
 // the strategy's OnFill once the engine is done with the report.
 //
-// While the log is loaded, notes wait for the strategy's replay
-// (replay.go): the leg is not known yet, so sigID names the signal; cause
-// is the tick whose processing produced the note ("" for a command's) and
-// pos where it is in the log; fromSignal marks the end of a signal the
-// risk gate rejected (its fields come from the replayed signal).
+// cause is the id of the tick whose processing produced the note (nil for
+// a command's or a polled broker's) and pos where its event is in the log:
+// a tick's notes are delivered after that tick, the others after the first
+// tick that follows their event, live and on replay alike. While the log
+// is loaded, notes wait for the strategy's replay (replay.go): the leg is
+// not known yet, so sigID names the signal; fromSignal marks the end of a
+// signal the risk gate rejected (its fields come from the replayed signal).
 type fillNote struct {
 	r          *running
 	fill       strategy.Fill
 	sigID      string
-	cause      string
+	cause      uuid.UUID
 	pos        eventstore.Position
 	fromSignal bool
 }
@@ -248,11 +252,9 @@ func (e *Engine) Definitions() []strategy.Definition {
 
 // runStrategiesLocked feeds the tick at log position pos (and, once per
 // second of event time, a timer beat) to every strategy, in account and
-// name order, and raises their signals; then delivers the fills they are
-// owed. e.mu is held.
+// name order, and raises their signals. e.mu is held.
 func (e *Engine) runStrategiesLocked(ctx context.Context, t domain.Tick, pos eventstore.Position) {
 	e.eachRunnerLocked(t, pos, func(r *running, sigs []strategy.Signal) { e.raiseLocked(ctx, r, sigs) })
-	e.deliverFillsLocked(ctx)
 }
 
 // eachRunnerLocked hands the tick at pos to every strategy instance built
@@ -277,6 +279,8 @@ func (e *Engine) eachRunnerLocked(t domain.Tick, pos eventstore.Position, raise 
 		})
 	}
 	sec := t.ExchangeTime.Unix()
+	at := t.ExchangeTime
+	e.stratAt.Store(&at)
 	for _, r := range e.runOrder {
 		if r.s == nil || pos <= r.epoch || e.runners[r.account][r.name] != r {
 			continue
@@ -305,12 +309,12 @@ func (e *Engine) raiseLocked(ctx context.Context, r *running, sigs []strategy.Si
 		if err != nil {
 			r.err = err.Error()
 			e.log.Error("strategy signal failed", "account", r.account, "strategy", r.name, "leg", sig.Leg, "err", err)
-			e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
+			e.queueNoteLocked(fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
 				Side: sig.Side, At: sig.At, Done: true, Reason: err.Error()}})
 			continue
 		}
 		if res.Status == SignalRejected && res.Rule != "broker" { // a broker rejection ends the leg through its order
-			e.fills = append(e.fills, fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
+			e.queueNoteLocked(fillNote{r: r, fill: strategy.Fill{Leg: sig.Leg, Exchange: sig.Exchange, Symbol: sig.Symbol,
 				Side: sig.Side, At: sig.At, Done: true, Reason: res.Rule + ": " + res.Reason}})
 		}
 	}
@@ -352,15 +356,14 @@ func (e *Engine) noteOrderLocked(o *order, qty int64, price domain.Price, at tim
 		Symbol: o.intent.Symbol, Side: o.intent.Side, Quantity: qty, Price: price, At: at, Done: done, Reason: reason}})
 }
 
-// queueNoteLocked queues a note for its strategy; while the log is loaded
-// it is stamped with where it is in the log, for the replay. e.mu is held.
+// queueNoteLocked queues a note for its strategy, stamped with the tick
+// that caused it (live, the tick being processed; on load, the event's
+// causation id) and its event's position. e.mu is held.
 func (e *Engine) queueNoteLocked(n fillNote) {
-	if e.loading {
-		n.pos = e.foldPos
-		if len(e.foldMeta) > 0 {
-			if md, err := eventstore.DecodeMetadata(e.foldMeta); err == nil {
-				n.cause = md.CausationID
-			}
+	n.pos, n.cause = e.foldPos, e.cause
+	if e.loading && len(e.foldMeta) > 0 {
+		if md, err := eventstore.DecodeMetadata(e.foldMeta); err == nil && md.CausationID != "" {
+			n.cause, _ = uuid.Parse(md.CausationID)
 		}
 	}
 	e.fills = append(e.fills, n)
@@ -373,17 +376,26 @@ func (e *Engine) raisedBy(r *running, signalID string) bool {
 	return s != nil && s.raised.Source == r.source
 }
 
-// deliverFillsLocked hands queued fills to their strategies and raises
-// what they answer, until nothing is queued (bounded, in case of a
-// strategy that answers every fill with a signal that fails at once).
-// e.mu is held.
-func (e *Engine) deliverFillsLocked(ctx context.Context) {
+// deliverFillsLocked hands the queued notes that are due after the tick at
+// pos (id cause) to their strategies, and raises what they answer, until
+// none is due (bounded, in case of a strategy that answers every fill with
+// a signal that fails at once). Due are the tick's own notes and those of
+// events before it; a note of a later event (a command's, appended while
+// the engine follows behind the log) waits for a later tick. e.mu is held.
+func (e *Engine) deliverFillsLocked(ctx context.Context, pos eventstore.Position, cause uuid.UUID) {
 	for range 64 {
-		if len(e.fills) == 0 {
+		var q, later []fillNote
+		for _, n := range e.fills {
+			if n.cause == cause && cause != uuid.Nil || n.cause == uuid.Nil && n.pos < pos {
+				q = append(q, n)
+			} else {
+				later = append(later, n)
+			}
+		}
+		e.fills = later
+		if len(q) == 0 {
 			return
 		}
-		q := e.fills
-		e.fills = nil
 		for _, n := range q {
 			if n.r.s == nil || e.runners[n.r.account][n.r.name] != n.r {
 				continue
@@ -393,4 +405,14 @@ func (e *Engine) deliverFillsLocked(ctx context.Context) {
 	}
 	e.log.Error("strategy fills still queued after 64 rounds: dropped", "queued", len(e.fills))
 	e.fills = nil
+}
+
+// StrategyTime is the time of the tick the strategies are handling, live
+// or replayed: the instant their instrument lookups are for (zero before
+// the first).
+func (e *Engine) StrategyTime() time.Time {
+	if p := e.stratAt.Load(); p != nil {
+		return *p
+	}
+	return time.Time{}
 }

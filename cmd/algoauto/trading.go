@@ -113,7 +113,12 @@ func startEngine(ctx context.Context, st engine.Store, reg *codec.Registry, feed
 		cfg.Instrument = func(exchange, symbol string) (domain.Instrument, bool) {
 			return master.at(eng.EventTime()).Lookup(exchange + ":" + symbol)
 		}
-		cfg.StrategyEnv = strategyEnv{master: master, now: func() time.Time { return eng.EventTime() }}
+		cfg.StrategyEnv = strategyEnv{master: master, now: func() time.Time {
+			if t := eng.StrategyTime(); !t.IsZero() { // the tick being handled, live or replayed
+				return t
+			}
+			return eng.EventTime()
+		}}
 		cfg.Resolve = func(name string, at time.Time) (domain.Instrument, error) { return master.at(at).ResolveAt(name, at) }
 	} else {
 		cfg.StrategyEnv = strategyEnv{}
@@ -174,7 +179,7 @@ func newSessionMaster(feed *sim.Feed) (*sessionMaster, error) {
 }
 
 // at returns the master of the IST day of t (the latest made when t is
-// zero, or when one cannot be made: lookups then fail as they would).
+// zero, or when one cannot be made for that day).
 func (s *sessionMaster) at(t time.Time) *instruments.Master {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,7 +211,7 @@ func (s *sessionMaster) at(t time.Time) *instruments.Master {
 // it).
 type strategyEnv struct {
 	master *sessionMaster
-	now    func() time.Time // the engine's event time: the day of lookups without an instant
+	now    func() time.Time // the strategies' tick time: the day of lookups without an instant
 }
 
 var errNoMaster = errors.New("no instruments master is loaded")
