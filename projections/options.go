@@ -8,11 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
-	"github.com/algoauto/algoauto/eventstore/codec"
 )
 
 // DefaultOptionRate is the risk-free rate (continuously compounded, annual)
@@ -128,13 +128,16 @@ type optionsState struct {
 // quote ((bid+ask)/2, or the LTP without a two-sided quote), the spot at
 // that tick and the time from that tick's exchange time to 15:30 IST of
 // the expiry day in calendar days; theta per day, vega and rho per 1 %.
+// The model Greeks of each option are remembered with the inputs they came
+// from, so that a chain read again solves the IV only of the options whose
+// quote, spot or time changed since (a fresh solve gives the same answer).
 // Contracts are dropped at the first tick of an IST day after their
 // expiry.
 type Options struct {
 	state[optionsState]
-	cfg OptionsConfig
-	dec codec.TickDecoder // used by Apply only
-	t   domain.Tick
+	cfg   OptionsConfig
+	ticks tickFold // used by Apply only
+	memo  greeksMemo
 }
 
 // NewOptions returns an empty options projection.
@@ -168,15 +171,9 @@ func (o *Options) Apply(evs []eventstore.RecordedEvent, upTo eventstore.Position
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i := range evs {
-		ev := &evs[i]
-		if ev.Type != domain.TypeTickReceived {
-			continue
+		if ev := &evs[i]; o.ticks.next(ev, &o.st.Bad) {
+			o.apply(&o.ticks.t, tickKey(ev), uint64(ev.Position))
 		}
-		if err := o.dec.Decode(ev.Data, &o.t); err != nil {
-			o.st.Bad++
-			continue
-		}
-		o.apply(&o.t, strings.TrimPrefix(ev.Stream, "tick-"), uint64(ev.Position))
 	}
 	o.advance(upTo)
 }
@@ -187,6 +184,7 @@ func (o *Options) apply(t *domain.Tick, key string, pos uint64) {
 		for k, q := range o.st.Options {
 			if !q.ExpiresAt.After(t.ExchangeTime) {
 				delete(o.st.Options, k)
+				o.memo.forget(q.Exchange, q.Symbol)
 			}
 		}
 	}
@@ -248,6 +246,7 @@ func (o *Options) apply(t *domain.Tick, key string, pos uint64) {
 
 // UnmarshalState implements Projection.
 func (o *Options) UnmarshalState(b []byte) error {
+	o.memo.clear()
 	return o.load(b, "options", optionsState{}, func(st *optionsState) error {
 		if st.Options == nil {
 			st.Options = map[string]*OptionQuote{}
@@ -396,6 +395,22 @@ func (o *Options) view(q OptionQuote, spotNow domain.Price) OptionView {
 		v.GreeksUnavailable = "no level of the underlying " + q.Underlying + " seen"
 		return v
 	}
+	key := greeksKey{exchange: q.Exchange, symbol: q.Symbol}
+	in := greeksInputs{typ: q.Type, spot: spot, strike: q.Strike, ltp: q.LTP, bid: q.Bid, ask: q.Ask,
+		at: q.ExchangeTime, expires: q.ExpiresAt}
+	if g, why, ok := o.memo.get(key, in); ok {
+		v.Greeks, v.GreeksUnavailable = g, why
+		return v
+	}
+	v.Greeks, v.GreeksUnavailable = o.modelGreeks(q, spot, days)
+	o.memo.put(key, in, v.Greeks, v.GreeksUnavailable)
+	return v
+}
+
+// modelGreeks returns the Black-Scholes Greeks of q at the volatility
+// implied by its mid quote (its LTP without a two-sided quote), or why
+// there are none.
+func (o *Options) modelGreeks(q OptionQuote, spot domain.Price, days float64) (*OptionGreeks, string) {
 	premium := float64(q.LTP) / 100
 	if q.Bid > 0 && q.Ask >= q.Bid {
 		premium = float64(q.Bid+q.Ask) / 200
@@ -406,17 +421,87 @@ func (o *Options) view(q OptionQuote, spotNow domain.Price) OptionView {
 		in.Vol = iv
 		var val domain.OptionValue
 		if val, err = in.Value(); err == nil {
-			v.Greeks = &OptionGreeks{Greeks: val.Greeks, Source: "model", Premium: premium}
-			return v
+			return &OptionGreeks{Greeks: val.Greeks, Source: "model", Premium: premium}, ""
 		}
 	}
 	var fe *domain.FieldError
 	if errors.As(err, &fe) {
-		v.GreeksUnavailable = fe.Field + ": " + fe.Reason
-	} else {
-		v.GreeksUnavailable = err.Error()
+		return nil, fe.Field + ": " + fe.Reason
 	}
-	return v
+	return nil, err.Error()
+}
+
+// greeksMemo remembers, per option, the model Greeks view computed last
+// and every input they depend on (the rate is the projection's, fixed). An
+// entry answers only when all inputs are equal, so it gives what a fresh
+// solve would: a chain read again costs a map lookup per option that has
+// not ticked (nor seen its spot change) since, instead of a Brent solve
+// (~5 µs). It is not part of the state: snapshots and hashes ignore it.
+// Safe for concurrent use; views are computed outside the projection's
+// lock.
+type greeksMemo struct {
+	mu sync.Mutex
+	m  map[greeksKey]greeksEntry
+}
+
+type greeksKey struct{ exchange, symbol string }
+
+// greeksInputs are what modelGreeks reads: the spot used (the option's own
+// or the underlying's latest), the quote and the time to expiry.
+type greeksInputs struct {
+	typ           domain.InstrumentType
+	spot, strike  domain.Price
+	ltp, bid, ask domain.Price
+	at, expires   time.Time // of the tick and of the expiry: == tells the same instant in the same location (another location only misses)
+}
+
+type greeksEntry struct {
+	in     greeksInputs
+	greeks OptionGreeks
+	ok     bool   // greeks are set; otherwise why says why not
+	why    string // GreeksUnavailable
+}
+
+// get returns a copy of the Greeks remembered for k if they were computed
+// from in.
+func (m *greeksMemo) get(k greeksKey, in greeksInputs) (*OptionGreeks, string, bool) {
+	m.mu.Lock()
+	e, ok := m.m[k]
+	m.mu.Unlock()
+	if !ok || e.in != in {
+		return nil, "", false
+	}
+	if !e.ok {
+		return nil, e.why, true
+	}
+	g := e.greeks
+	return &g, "", true
+}
+
+func (m *greeksMemo) put(k greeksKey, in greeksInputs, g *OptionGreeks, why string) {
+	e := greeksEntry{in: in, ok: g != nil, why: why}
+	if g != nil {
+		e.greeks = *g
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[greeksKey]greeksEntry{}
+	}
+	m.m[k] = e
+}
+
+// forget drops the entry of an option no longer held.
+func (m *greeksMemo) forget(exchange, symbol string) {
+	m.mu.Lock()
+	delete(m.m, greeksKey{exchange, symbol})
+	m.mu.Unlock()
+}
+
+func (m *greeksMemo) clear() {
+	m.mu.Lock()
+	clear(m.m)
+	m.mu.Unlock()
 }
 
 // ChainRow is one strike of a chain: its call and put (nil when not

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,5 +351,123 @@ func TestOptionsDeterminism(t *testing.T) {
 	}
 	if err := restored.UnmarshalState([]byte(`{"position":1,"options":{"NFO:X":{"exchange":"NFO","symbol":"Y","type":"CE"}}}`)); err == nil {
 		t.Error("a malformed state was accepted")
+	}
+}
+
+// optionChains reads every chain the model holds: each underlying, each
+// expiry.
+func optionChains(t *testing.T, o *projections.Options) []projections.OptionChain {
+	t.Helper()
+	var out []projections.OptionChain
+	for _, u := range o.Underlyings() {
+		first, _, err := o.Chain(u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range first.Expiries {
+			ch, _, err := o.Chain(u, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// TestOptionsGreeksMemo checks that the Greeks the model remembers between
+// reads are those a fresh solve gives: chains read twice, as the log grows,
+// equal the chains of a projection folded to the same position that never
+// answered before. Readers run beside the fold, for the race detector.
+func TestOptionsGreeksMemo(t *testing.T) {
+	t.Parallel()
+	ticks := simTicks(t, "2026-11-20T15:00:00+05:30", time.Second, 12_000) // into Monday's session
+	b := newLog(t)
+	b.record(ticks, false)
+	evs := b.evs
+	o := projections.NewOptions(projections.OptionsConfig{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _, _ = o.Chain("NIFTY", "")
+				_, _, _ = o.Option("NIFTY26NOV26000CE")
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	done := 0
+	for _, n := range []int{200, 201, 3000, 3050, 9000, len(evs)} {
+		o.Apply(evs[done:n], evs[n-1].Position)
+		done = n
+		got := optionChains(t, o)
+		again := optionChains(t, o) // every option's Greeks remembered
+		fresh := projections.NewOptions(projections.OptionsConfig{})
+		fresh.Apply(evs[:n], evs[n-1].Position)
+		want := optionChains(t, fresh)
+		if len(want) == 0 || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(again, want) {
+			t.Fatalf("after %d events: chains read from the memo differ from a fresh solve", n)
+		}
+		for _, ch := range want {
+			for _, r := range ch.Strikes {
+				for _, v := range []*projections.OptionView{r.CE, r.PE} {
+					if v == nil {
+						continue
+					}
+					if v.Greeks == nil || v.Greeks.Source != "model" {
+						t.Fatalf("after %d events: %s has no model Greeks (%s)", n, v.Symbol, v.GreeksUnavailable)
+					}
+					if mv, _, ok := o.Option(v.Key()); !ok || !reflect.DeepEqual(mv, *v) {
+						t.Fatalf("after %d events: Option(%s) differs from its chain row", n, v.Symbol)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestOptionsGreeksMemoSpot: an option that ticked before any level of its
+// underlying takes the latest level; its remembered Greeks follow that
+// level as it moves.
+func TestOptionsGreeksMemoSpot(t *testing.T) {
+	t.Parallel()
+	b := newLog(t)
+	rs := domain.Rupees
+	call := domain.Tick{Provider: "sim", Exchange: domain.ExchangeNFO, Symbol: "NIFTY26D0126000CE", ExchangeTime: b.clock,
+		LTP: rs(260), Bid: rs(259), BidQty: 65, Ask: rs(261), AskQty: 65}
+	b.add(call.Stream(), call)
+	o := projections.NewOptions(projections.OptionsConfig{})
+	check := func(what string) *projections.OptionGreeks {
+		t.Helper()
+		o.Apply(b.evs[o.Position():], b.evs[len(b.evs)-1].Position)
+		fresh := projections.NewOptions(projections.OptionsConfig{})
+		fresh.Apply(b.evs, b.evs[len(b.evs)-1].Position)
+		for range 2 {
+			got, _, _ := o.Option(call.Symbol)
+			want, _, _ := fresh.Option(call.Symbol)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: %+v (%s), fresh %+v (%s)", what, got.Greeks, got.GreeksUnavailable, want.Greeks, want.GreeksUnavailable)
+			}
+		}
+		v, _, _ := o.Option(call.Symbol)
+		return v.Greeks
+	}
+	if g := check("no spot yet"); g != nil {
+		t.Fatalf("Greeks without a spot: %+v", g)
+	}
+	b.tick(domain.ExchangeNSE, "NIFTY 50", rs(26000))
+	g1 := check("spot 26000")
+	b.tick(domain.ExchangeNSE, "NIFTY 50", rs(26100))
+	g2 := check("spot 26100")
+	b.tick(domain.ExchangeNSE, "NIFTY 50", rs(26100))
+	g3 := check("spot 26100 again")
+	if g1 == nil || g2 == nil || *g1 == *g2 || *g2 != *g3 {
+		t.Errorf("Greeks at 26000 %+v, 26100 %+v, 26100 again %+v", g1, g2, g3)
 	}
 }

@@ -25,6 +25,13 @@ const (
 	// prices options with (and the futures' cost of carry); dividend yield
 	// is taken as 0.
 	RiskFreeRate = carryRate
+	// OptionTickPeriod is the simulated time over which an option ticks
+	// with its chance (1 at the money, down to 1/4 ten strikes away): with
+	// rounds shorter than this, the chance per round is scaled down by
+	// Interval/OptionTickPeriod, so that an at-the-money option ticks about
+	// once a simulated second however fine the rounds, as vendors' option
+	// feeds do, while the index and futures tick every round.
+	OptionTickPeriod = time.Second
 )
 
 const (
@@ -136,14 +143,24 @@ func (r *run) optionUniverse(open time.Time, spots [2]domain.Price, prev map[str
 
 // optionTicks appends the round's option ticks at now to r.buf: each
 // option ticks with its chance (every one in the session's first round),
-// priced by Black-Scholes at SmileVol off the round's index level.
+// scaled by the feed's roundShare, priced by Black-Scholes at SmileVol off
+// the round's index level. Only the options that tick are priced.
 func (r *run) optionTicks(now time.Time, first bool) {
 	rng := r.orng
+	share := r.f.roundShare
 	for i := range r.opts {
 		o := &r.opts[i]
 		bits := rng.Uint64()
-		if !first && bits&1023 >= o.tickPer {
-			continue
+		if !first {
+			if bits&1023 >= o.tickPer {
+				continue
+			}
+			// Rounds shorter than OptionTickPeriod: a second draw, from
+			// the same stream (so still a function of the seed alone),
+			// only for the options that passed the first.
+			if share < 1<<32 && rng.Uint64()>>32 >= share {
+				continue
+			}
 		}
 		l := &r.legs[o.leg]
 		spot := float64(r.buf[2*o.leg].LTP) / 100
@@ -204,6 +221,16 @@ func (r *run) optionTick(o *optLeg, now time.Time, v domain.OptionValue, bits ui
 func newOptionRNG(seed int64) *rand.Rand {
 	s := uint64(seed) ^ optionSeedSalt
 	return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
+}
+
+// roundShareOf returns the scale of an option's chance to tick in a round
+// of interval, per 2^32: interval/OptionTickPeriod, at most 1 (2^32) and at
+// least 1/2^32.
+func roundShareOf(interval time.Duration) uint64 {
+	if interval >= OptionTickPeriod {
+		return 1 << 32
+	}
+	return max(1, uint64(math.Round(float64(interval)/float64(OptionTickPeriod)*(1<<32))))
 }
 
 // maxOptions bounds the options of one round.

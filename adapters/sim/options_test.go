@@ -315,3 +315,131 @@ func BenchmarkFeedSpeed0Options(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "ticks/s")
 }
+
+// optionCounts runs f for d of simulated time from its start and counts,
+// after the first round, the rounds, the index and futures ticks, and the
+// option ticks by symbol.
+func optionCounts(t *testing.T, f *sim.Feed, d time.Duration) (rounds, under int, opts map[string]int) {
+	t.Helper()
+	opts = map[string]int{}
+	end := f.Start().Add(d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var last time.Time
+	err := f.Run(ctx, func(_ context.Context, ticks []domain.Tick) error {
+		for _, tk := range ticks {
+			if !tk.ExchangeTime.Before(end) {
+				cancel()
+				return ctx.Err()
+			}
+			if tk.ExchangeTime.Equal(f.Start()) {
+				continue // the first round ticks every option
+			}
+			if !tk.ExchangeTime.Equal(last) {
+				rounds++
+				last = tk.ExchangeTime
+			}
+			if isOption(tk) {
+				opts[tk.Symbol]++
+			} else {
+				under++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rounds, under, opts
+}
+
+// TestOptionTickRate checks that options tick at a rate in simulated time
+// that does not depend on the Interval: rounds shorter than
+// OptionTickPeriod scale each option's chance down, so that the busiest
+// (at the money) ticks about once a simulated second and the 84 options of
+// the default chains about 51 times a second in all, while the index and
+// futures still tick every round.
+func TestOptionTickRate(t *testing.T) {
+	t.Parallel()
+	const span = time.Hour
+	secs := span.Seconds()
+	for _, iv := range []time.Duration{100 * time.Millisecond, sim.DefaultInterval, 500 * time.Millisecond, time.Second} {
+		f := mustNew(t, sim.Config{Seed: 4, Start: at(t, "2026-11-20T09:15:00+05:30"), Interval: iv, Options: true})
+		rounds, under, opts := optionCounts(t, f, span)
+		if want := int(span/iv) - 1; rounds != want || under != 4*rounds {
+			t.Errorf("interval %v: %d rounds with %d index and futures ticks, want %d rounds of 4", iv, rounds, under, want)
+		}
+		total, busiest := 0, 0
+		for _, n := range opts {
+			total += n
+			busiest = max(busiest, n)
+		}
+		if len(opts) != 84 {
+			t.Errorf("interval %v: %d options ticked, want 84", iv, len(opts))
+		}
+		if r := float64(total) / secs; r < 48 || r > 54 {
+			t.Errorf("interval %v: options tick %.1f times a second in all, want about 51", iv, r)
+		}
+		if r := float64(busiest) / secs; r < 0.9 || r > 1.1 {
+			t.Errorf("interval %v: the busiest option ticks %.2f times a second, want about 1", iv, r)
+		}
+		t.Logf("interval %v: %.1f option ticks/s, busiest %.2f/s, %.1f ticks a round", iv, float64(total)/secs, float64(busiest)/secs,
+			float64(total+under)/float64(rounds))
+	}
+}
+
+// TestOptionsDeterminismDefaultInterval is TestOptionsDeterminism at the
+// default Interval, where options draw a second time to scale their chance
+// down: the same seed gives the same ticks whatever the batch size or speed,
+// and the index and futures ticks are those of a feed without options.
+func TestOptionsDeterminismDefaultInterval(t *testing.T) {
+	t.Parallel()
+	const limit = 20_000
+	run := func(seed int64, batch int, speed float64, options bool) []domain.Tick {
+		clock := &fakeClock{now: at(t, "2030-01-01T00:00:00Z")}
+		return collect(t, mustNew(t, sim.Config{Seed: seed, Start: at(t, "2026-11-20T15:26:00+05:30"), BatchSize: batch, Speed: speed,
+			Now: clock.Now, Sleep: clock.Sleep, Limit: limit, Options: options, OptionGreeks: true}))
+	}
+	a, b, c := run(7, 0, 0, true), run(7, 29, 0, true), run(7, 0, 1000, true)
+	for i := range a {
+		if !sameTickDeep(a[i], b[i]) || !sameTickDeep(a[i], c[i]) {
+			t.Fatalf("same seed, tick %d differs:\n%+v\n%+v\n%+v", i, a[i], b[i], c[i])
+		}
+	}
+	var under []domain.Tick
+	for _, tk := range a {
+		if !isOption(tk) {
+			under = append(under, tk)
+		}
+	}
+	plain := run(7, 0, 0, false)
+	for i := range under {
+		if !sameTick(plain[i], under[i]) {
+			t.Fatalf("underlying tick %d differs with options:\n%+v\n%+v", i, plain[i], under[i])
+		}
+	}
+	// The run crosses the close into Monday's open: its first round ticks
+	// every option again.
+	if !a[len(a)-1].ExchangeTime.After(at(t, "2026-11-23T09:15:00+05:30")) {
+		t.Fatalf("the run ends at %v, before Monday's open", a[len(a)-1].ExchangeTime)
+	}
+	monday := 0
+	for _, tk := range a {
+		if isOption(tk) && tk.ExchangeTime.Equal(at(t, "2026-11-23T09:15:00+05:30")) {
+			monday++
+		}
+	}
+	if monday != 84 {
+		t.Errorf("Monday's first round ticked %d options, want 84", monday)
+	}
+	d := run(8, 0, 0, true)
+	differ := 0
+	for i := range a {
+		if !sameTickDeep(a[i], d[i]) {
+			differ++
+		}
+	}
+	if differ < len(a)/2 {
+		t.Errorf("seeds 7 and 8: only %d of %d ticks differ", differ, len(a))
+	}
+}

@@ -117,7 +117,7 @@ and the store is closed.`,
 	f.StringVar(&cfg.Kite.URL, "kite-url", zerodha.DefaultBaseURL, "Kite Connect API address")
 	f.DurationVar(&cfg.ReconcileEvery, "reconcile-every", time.Minute, "how often every account is checked again against its broker while the engine runs (0 = only on start and on demand)")
 	f.DurationVar(&cfg.Kite.Poll, "kite-poll", time.Second, "how often live orders are polled for fills (Kite allows 10 requests/s)")
-	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 14 times the ticks)")
+	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 3.5 times the ticks)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")
