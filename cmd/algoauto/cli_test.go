@@ -138,7 +138,7 @@ func TestServeBusyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	args := []string{"--store", t.TempDir(), "serve", "--addr", ln.Addr().String(), "--speed", "0"}
+	args := []string{"--store", t.TempDir(), "serve", "--addr", ln.Addr().String(), "--speed", "0", "--sim-options=false"}
 	r := runCLI(t, "", args...)
 	wantOneLineError(t, r, 2, args)
 	if !strings.Contains(r.stderr, ln.Addr().String()) {

@@ -54,7 +54,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Record the market-data feed into the event log and serve the HTTP API",
 		Long: `serve opens the event store, records the simulated NSE feed into it through the
-Watermill router (--sim-options adds the NIFTY and BANKNIFTY option chains), keeps
+Watermill router (with the NIFTY and BANKNIFTY option chains unless --sim-options=false), keeps
 the read models folded from the log (quotes, positions, orders and trades,
 signals, pnl, control, providers, options; snapshotted in --state-dir), runs the
 paper-trading engine (trading control, the risk gate and kill switch, manual
@@ -117,7 +117,7 @@ and the store is closed.`,
 	f.StringVar(&cfg.Kite.URL, "kite-url", zerodha.DefaultBaseURL, "Kite Connect API address")
 	f.DurationVar(&cfg.ReconcileEvery, "reconcile-every", time.Minute, "how often every account is checked again against its broker while the engine runs (0 = only on start and on demand)")
 	f.DurationVar(&cfg.Kite.Poll, "kite-poll", time.Second, "how often live orders are polled for fills (Kite allows 10 requests/s)")
-	f.BoolVar(&cfg.SimOptions, "sim-options", false, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 3.5 times the ticks)")
+	f.BoolVar(&cfg.SimOptions, "sim-options", true, "the simulator also ticks NIFTY weekly and BANKNIFTY monthly option chains (10 strikes each side of ATM; about 3.5 times the ticks; --sim-options=false leaves them out)")
 	f.Int64Var(&cfg.SimLimit, "sim-limit", 0, "stop the feed after this many ticks (0 = never)")
 	f.IntVar(&cfg.MaxBatch, "batch", 8192, "recorder: ticks per append before the delay runs out")
 	f.DurationVar(&cfg.MaxDelay, "max-delay", 20*time.Millisecond, "recorder: longest a tick waits before its batch is appended")

@@ -194,7 +194,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	const limit = 200000
 	dir := t.TempDir()
-	base, stderr, stop := serveInProcess(t, "--store", dir, "serve", "--addr", "127.0.0.1:0", "--speed", "0",
+	base, stderr, stop := serveInProcess(t, "--store", dir, "serve", "--addr", "127.0.0.1:0", "--speed", "0", "--sim-options=false",
 		"--sim-limit", strconv.Itoa(limit), "--sim-start", "2026-11-20T09:15:00+05:30")
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
 		t.Fatalf("serving URL %q", base)
@@ -285,7 +285,7 @@ func TestServePostgres(t *testing.T) {
 	const limit = 20000
 	store := freshDatabase(t)
 	state := t.TempDir() // a non-embedded store keeps snapshots in ./state by default
-	base, stderr, stop := serveInProcess(t, "--store", store, "--state-dir", state, "serve", "--addr", "127.0.0.1:0", "--speed", "0",
+	base, stderr, stop := serveInProcess(t, "--store", store, "--state-dir", state, "serve", "--addr", "127.0.0.1:0", "--speed", "0", "--sim-options=false",
 		"--sim-limit", strconv.Itoa(limit))
 	waitReady(t, base)
 	waitHead(t, base, 2*time.Minute, "head == 20000 (+ auth events)", func(h uint64) bool { return h == limit+authEvents })
@@ -325,7 +325,7 @@ func TestServeSIGTERM(t *testing.T) {
 	// stop, but what must land within the bound is a quarter as much, so
 	// that the CPU share left to this process on a loaded 2-core machine
 	// (race-enabled test binaries beside it) is not what fails the test.
-	cmd := exec.Command(bin, "--store", dir, "serve", "--addr", "127.0.0.1:0", "--speed", "0", "--max-pending-bytes", strconv.Itoa(16<<20))
+	cmd := exec.Command(bin, "--store", dir, "serve", "--addr", "127.0.0.1:0", "--speed", "0", "--sim-options=false", "--max-pending-bytes", strconv.Itoa(16<<20))
 	cmd.Env = append(cleanEnv(), "ALGOAUTO_ADMIN_PASSWORD="+testAdminPassword)
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

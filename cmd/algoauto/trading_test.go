@@ -21,7 +21,7 @@ import (
 // the read model, then stops with flatten and sees the position closed.
 func TestServePaperTrading(t *testing.T) {
 	t.Parallel()
-	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60", "--sim-options=false",
 		"--sim-start", "2026-11-20T09:15:00+05:30")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -112,7 +112,7 @@ func TestServePaperTrading(t *testing.T) {
 // the positions read model equals the P&L recomputed from the fills.
 func TestServeStrategy(t *testing.T) {
 	t.Parallel()
-	base, serveLog, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+	base, serveLog, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60", "--sim-options=false",
 		"--sim-start", "2026-11-20T09:15:00+05:30")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -289,7 +289,7 @@ func TestServeStrategy(t *testing.T) {
 }
 
 // roomWatch is what an admin's WebSocket received per room: the data of
-// every SNAPSHOT, UPDATE and ORDER_UPDATE, in order.
+// every message but heartbeats, in order (an ERROR whole).
 type roomWatch struct {
 	mu    sync.Mutex
 	rooms map[string]*strings.Builder
@@ -339,8 +339,11 @@ func watchRooms(t *testing.T, ctx context.Context, base string, rooms ...string)
 				Room string          `json:"room"`
 				Data json.RawMessage `json:"data"`
 			}
-			if json.Unmarshal(b, &m) != nil || (m.Type != "UPDATE" && m.Type != "SNAPSHOT" && m.Type != "ORDER_UPDATE") {
+			if json.Unmarshal(b, &m) != nil || m.Type == "HEARTBEAT" {
 				continue
+			}
+			if m.Type == "ERROR" {
+				m.Data = b
 			}
 			w.mu.Lock()
 			if sb := w.rooms[m.Room]; sb != nil {
@@ -394,4 +397,61 @@ func adminCaller(t *testing.T, ctx context.Context, base string) func(method, pa
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
+}
+
+// TestServeOptionChains: serve with its defaults ticks the NIFTY weekly
+// chain; the option-chain route shows strikes around the spot with IV and
+// Greeks, and the chain changes as the feed goes on (the options room of
+// the WebSocket carries it too).
+func TestServeOptionChains(t *testing.T) {
+	t.Parallel()
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+		"--sim-start", "2026-11-20T09:15:00+05:30")
+	waitReady(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	call := adminCaller(t, ctx, base)
+	live := watchRooms(t, ctx, base, "options:NIFTY")
+	type chain struct {
+		Spot    float64 `json:"spot"`
+		ATM     float64 `json:"atm_strike"`
+		Strikes []struct {
+			Strike float64 `json:"strike"`
+			CE     *struct {
+				LTP    float64 `json:"ltp"`
+				Greeks *struct {
+					IV    float64 `json:"iv"`
+					Delta float64 `json:"delta"`
+				} `json:"greeks"`
+			} `json:"ce"`
+		} `json:"strikes"`
+	}
+	read := func() (chain, string) {
+		code, b := call("GET", "/api/v1/truedata/options/option-chain/NIFTY", nil)
+		var c chain
+		if code != http.StatusOK || json.Unmarshal(b, &c) != nil {
+			return chain{}, ""
+		}
+		return c, string(b)
+	}
+	var first string
+	waitFor(t, 2*time.Minute, "a NIFTY chain with the ATM call's Greeks", func() bool {
+		c, raw := read()
+		for _, s := range c.Strikes {
+			if s.Strike == c.ATM && c.Spot > 0 && s.CE != nil && s.CE.Greeks != nil && s.CE.Greeks.IV > 0 &&
+				s.CE.Greeks.Delta > 0.3 && s.CE.Greeks.Delta < 0.7 {
+				first = raw
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, time.Minute, "the chain to change", func() bool {
+		_, raw := read()
+		return raw != "" && raw != first
+	})
+	waitFor(t, time.Minute, "NIFTY option quotes in the options room on /ws", func() bool {
+		txt := live.text("options:NIFTY")
+		return strings.Contains(txt, `"symbol":"NIFTY`) && strings.Contains(txt, `CE","token"`) && strings.Contains(txt, `"ltp":`)
+	})
 }

@@ -18,7 +18,7 @@ import (
 // change; without a token the upgrade is refused.
 func TestServeWebSocketQuotes(t *testing.T) {
 	t.Parallel()
-	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60", "--sim-options=false",
 		"--sim-start", "2026-11-20T09:15:00+05:30", "--ws-batch", "10ms")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -91,7 +91,7 @@ func TestServeWebSocketQuotes(t *testing.T) {
 // for an authorised user, with the same rules as REST.
 func TestServeWebSocketCommands(t *testing.T) {
 	t.Parallel()
-	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60",
+	base, _, _ := serveInProcess(t, "--store", t.TempDir(), "serve", "--addr", "127.0.0.1:0", "--speed", "60", "--sim-options=false",
 		"--sim-start", "2026-11-20T09:15:00+05:30")
 	waitReady(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -20,7 +20,13 @@ import (
 // -> recorder (Block policy) -> embedded store, fsync per batch. Probes in
 // the same run: the feed alone (ticks generated per second) and the disk
 // (write + fdatasync every 1,000 records of the ticks' size).
-func BenchmarkIngestSpeed0(b *testing.B) {
+func BenchmarkIngestSpeed0(b *testing.B) { ingestSpeed0(b, false) }
+
+// BenchmarkIngestSpeed0Options is the same with the simulated option
+// chains (about 80 streams instead of 4: a batch is many small appends).
+func BenchmarkIngestSpeed0Options(b *testing.B) { ingestSpeed0(b, true) }
+
+func ingestSpeed0(b *testing.B, options bool) {
 	dir := b.TempDir()
 	ctx := context.Background()
 	st, err := embedded.Open(ctx, embedded.Config{Dir: dir + "/store"})
@@ -29,7 +35,7 @@ func BenchmarkIngestSpeed0(b *testing.B) {
 	}
 	defer st.Close()
 	start := time.Date(2026, 11, 20, 9, 15, 0, 0, domain.IST())
-	feed, err := sim.New(sim.Config{Seed: 1, Start: start, Speed: 0, Limit: int64(b.N)})
+	feed, err := sim.New(sim.Config{Seed: 1, Start: start, Speed: 0, Limit: int64(b.N), Options: options})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +79,7 @@ func BenchmarkIngestSpeed0(b *testing.B) {
 	}
 
 	// Probe 1: the feed alone.
-	feed2, _ := sim.New(sim.Config{Seed: 1, Start: start, Speed: 0, Limit: int64(b.N)})
+	feed2, _ := sim.New(sim.Config{Seed: 1, Start: start, Speed: 0, Limit: int64(b.N), Options: options})
 	g0 := time.Now()
 	var n int
 	_ = feed2.Run(ctx, func(_ context.Context, ticks []domain.Tick) error { n += len(ticks); return nil })
