@@ -453,39 +453,16 @@ func (r *Recorder) flush(ctx context.Context) error {
 			}
 		}
 	}
-	// The streams are appended concurrently (at most appendParallel at a
-	// time): a store that commits appends in groups (the embedded store)
-	// then makes the whole batch durable with a few syncs instead of one
-	// per stream. Streams that could not be appended go back in front of
-	// the buffer.
-	errs := make([]error, len(streams))
-	sem := make(chan struct{}, appendParallel)
-	var wg sync.WaitGroup
 	for i, s := range streams {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = r.appendRetry(ctx, s, batch[s])
-		}()
-	}
-	wg.Wait()
-	var firstErr error
-	rest := map[string][]eventstore.EventData{}
-	for i, s := range streams {
-		if errs[i] != nil {
-			rest[s] = batch[s]
-			if firstErr == nil {
-				firstErr = errs[i]
+		if err := r.appendRetry(ctx, s, batch[s]); err != nil {
+			rest := map[string][]eventstore.EventData{}
+			for _, s2 := range streams[i:] {
+				rest[s2] = batch[s2]
 			}
-			continue
+			r.restore(rest, gapInfo{})
+			return err
 		}
 		r.recorded.Add(int64(len(batch[s])))
-	}
-	if firstErr != nil {
-		r.restore(rest, gapInfo{})
-		return firstErr
 	}
 	if n > 0 {
 		r.batches.Add(1)
@@ -493,9 +470,6 @@ func (r *Recorder) flush(ctx context.Context) error {
 	r.lastApp.Store(r.cfg.Now().UnixNano())
 	return nil
 }
-
-// appendParallel bounds the streams of one batch appended at once.
-const appendParallel = 32
 
 // restore puts an unflushed batch back in front of the buffer (on stop).
 func (r *Recorder) restore(batch map[string][]eventstore.EventData, gap gapInfo) {
