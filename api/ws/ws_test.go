@@ -639,12 +639,22 @@ func TestHeartbeatAndPongDeadline(t *testing.T) {
 	got := make(chan msg, 256)
 	go func() { // alice reads all along, so her client answers pings
 		defer close(got)
+		hb := 0
 		for {
 			m, err := a.next()
 			if err != nil {
 				return
 			}
-			got <- m
+			// Forward only what the test waits for, so that this reader
+			// never blocks on a full channel (then alice would stop
+			// answering pings and be the one closed).
+			switch {
+			case m.Type == "HEARTBEAT" && hb < 3:
+				hb++
+				got <- m
+			case m.Type == "PONG":
+				got <- m
+			}
 		}
 	}()
 	for hb := 0; hb < 3; {
@@ -665,7 +675,10 @@ func TestHeartbeatAndPongDeadline(t *testing.T) {
 	// (bob cannot see the 1008 now: reading, his client first answers the
 	// queued pings on the closed socket and fails there.)
 	var err error
-	for err == nil {
+	for n := 0; err == nil; n++ {
+		if n == 10_000 {
+			t.Fatal("bob's socket still delivers messages after the hub dropped him")
+		}
 		_, err = b.next()
 	}
 	a.send(map[string]string{"type": "PING"})
