@@ -94,8 +94,7 @@ func BenchmarkEngineTicks(b *testing.B) {
 			t0 := time.Now()
 			e.mu.Lock()
 			e.ticks["NFO:NIFTY26NOVFUT"] = ticks[i]
-			at := ticks[i].ExchangeTime
-			e.tickAt.Store(&at)
+			e.tickAt.Store(ticks[i].ExchangeTime.UnixNano())
 			e.mu.Unlock()
 			e.onTick(ctx, ticks[i], head+eventstore.Position(i+1), uuid.Nil)
 			lat = append(lat, time.Since(t0))

@@ -157,12 +157,12 @@ type Engine struct {
 	cause uuid.UUID
 	// tickAt is the latest tick's exchange time, the engine's event
 	// clock; atomic, because brokers read it while the engine holds mu.
-	tickAt atomic.Pointer[time.Time]
+	tickAt atomic.Int64 // unix nanoseconds; 0: none yet (no allocation per tick)
 	// handled is the position of the last event Run has fully handled
 	// (folded, and a tick's orders, fills and strategies done).
 	handled atomic.Uint64
 	// stratAt is the time of the tick the strategies are handling.
-	stratAt atomic.Pointer[time.Time]
+	stratAt atomic.Int64 // unix nanoseconds; 0: none yet
 	// followed is the position of the last event the follower handled:
 	// it resubscribes after it (applied may be further, when a command
 	// caught a stream up).
@@ -324,10 +324,16 @@ func (e *Engine) follow(ctx context.Context) (progressed bool, err error) {
 // of simulated brokers (zero before any tick). It never blocks: brokers
 // call it while the engine is calling them.
 func (e *Engine) EventTime() time.Time {
-	if p := e.tickAt.Load(); p != nil {
-		return *p
+	return nanoTime(e.tickAt.Load())
+}
+
+// nanoTime is the IST time of unix nanoseconds n (zero for 0), as ticks
+// carry it.
+func nanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
 	}
-	return time.Time{}
+	return time.Unix(0, n).In(domain.IST())
 }
 
 // Handled returns the position of the last event of the log the engine has
@@ -361,9 +367,8 @@ func (e *Engine) foldRecorded(ev *eventstore.RecordedEvent) (domain.Tick, bool) 
 			return t, false
 		}
 		e.ticks[e.instrumentKey(t.Exchange, t.Symbol)] = t
-		if p := e.tickAt.Load(); p == nil || t.ExchangeTime.After(*p) {
-			at := t.ExchangeTime
-			e.tickAt.Store(&at)
+		if n := t.ExchangeTime.UnixNano(); n > e.tickAt.Load() {
+			e.tickAt.Store(n)
 		}
 		return t, true
 	}

@@ -279,8 +279,7 @@ func (e *Engine) eachRunnerLocked(t domain.Tick, pos eventstore.Position, raise 
 		})
 	}
 	sec := t.ExchangeTime.Unix()
-	at := t.ExchangeTime
-	e.stratAt.Store(&at)
+	e.stratAt.Store(t.ExchangeTime.UnixNano())
 	for _, r := range e.runOrder {
 		if r.s == nil || pos <= r.epoch || e.runners[r.account][r.name] != r {
 			continue
@@ -411,8 +410,5 @@ func (e *Engine) deliverFillsLocked(ctx context.Context, pos eventstore.Position
 // or replayed: the instant their instrument lookups are for (zero before
 // the first).
 func (e *Engine) StrategyTime() time.Time {
-	if p := e.stratAt.Load(); p != nil {
-		return *p
-	}
-	return time.Time{}
+	return nanoTime(e.stratAt.Load())
 }
