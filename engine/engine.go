@@ -132,8 +132,9 @@ type Engine struct {
 	byProd     map[prodKey]int64      // the same per product (MIS, NRML, CNC): what flattening closes
 	flatten    map[string]int64       // accounts with positions left to flatten -> unix second of the last try
 	brokers    map[brokerKey]Broker
-	books      map[posKey]*book   // P&L per account and instrument, from fills
-	stratBooks map[stratKey]*book // the same per strategy (the intent's)
+	books      map[posKey]*book    // P&L per account and instrument, from fills
+	holders    map[string][]string // instrument -> the accounts with a book of it, sorted
+	stratBooks map[stratKey]*book  // the same per strategy (the intent's)
 	risks      map[string]*accountRisk
 	gate       *risk.Gate
 	runners    map[string]map[string]*running // account -> strategy -> instance

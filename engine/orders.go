@@ -650,14 +650,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 // instrument to its breaker, in account order. e.mu is held.
 func (e *Engine) observeTickLocked(ctx context.Context, t domain.Tick) {
 	key := e.instrumentKey(t.Exchange, t.Symbol)
-	var accts []string
-	for k, b := range e.books {
-		if k.instrument == key && b.Qty != 0 {
-			accts = append(accts, k.account)
+	for _, a := range e.holders[key] { // sorted
+		if b := e.books[posKey{a, key}]; b != nil && b.Qty != 0 {
+			e.observeLocked(ctx, a, t.ExchangeTime)
 		}
-	}
-	slices.Sort(accts)
-	for _, a := range accts {
-		e.observeLocked(ctx, a, t.ExchangeTime)
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
@@ -34,6 +35,14 @@ func (e *Engine) bookLocked(k posKey) *book {
 	if b == nil {
 		b = &book{}
 		e.books[k] = b
+		// Keep the instrument's holders sorted by account: the P&L check
+		// runs on each of its ticks.
+		hs := append(e.holders[k.instrument], k.account)
+		slices.Sort(hs)
+		if e.holders == nil {
+			e.holders = map[string][]string{}
+		}
+		e.holders[k.instrument] = hs
 	}
 	return b
 }
