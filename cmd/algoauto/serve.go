@@ -21,6 +21,7 @@ import (
 	"github.com/algoauto/algoauto/adapters/zerodha"
 	"github.com/algoauto/algoauto/api"
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/engine"
 	"github.com/algoauto/algoauto/engine/ingest"
 	"github.com/algoauto/algoauto/eventstore/codec"
 	"github.com/algoauto/algoauto/monitoring"
@@ -241,7 +242,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	srv := api.NewServer(api.Config{Addr: cfg.Addr, Logger: log.With("component", "http"), Ready: ready, Version: version},
 		api.Deps{Events: st.Store, Registry: reg, Projections: runner, Calendar: calendar, Monitor: mon, StoreKind: st.kind, Auth: authSvc,
 			WebSocket: strm.hub, Trading: eng})
-	registerMetrics(mon, st, rec, runner)
+	registerMetrics(mon, st, rec, runner, eng)
 
 	var wg sync.WaitGroup
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
@@ -338,7 +339,7 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 
 // registerMetrics exposes the store head, ingest counters and projection
 // lag, read at each scrape.
-func registerMetrics(mon *monitoring.Monitor, st *openedStore, rec *ingest.Recorder, runner *projections.Runner) {
+func registerMetrics(mon *monitoring.Monitor, st *openedStore, rec *ingest.Recorder, runner *projections.Runner, eng *engine.Engine) {
 	scrape := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), 2*time.Second)
 	}
@@ -366,6 +367,15 @@ func registerMetrics(mon *monitoring.Monitor, st *openedStore, rec *ingest.Recor
 			}
 		}
 		return out
+	})
+	mon.Gauge("algoauto_engine_lag_events", "Log positions the trading engine has not handled yet (folded, fills recorded, strategies run).", func() float64 {
+		ctx, cancel := scrape()
+		defer cancel()
+		h, err := st.Head(ctx)
+		if err != nil || h < eng.Handled() {
+			return 0
+		}
+		return float64(h - eng.Handled())
 	})
 }
 

@@ -450,6 +450,16 @@ func TestServeOptionChains(t *testing.T) {
 		_, raw := read()
 		return raw != "" && raw != first
 	})
+	// The engine keeps up with the chains' ticks (its lag is a metric).
+	waitFor(t, time.Minute, "algoauto_engine_lag_events on /metrics", func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nalgoauto_engine_lag_events ")
+	})
 	waitFor(t, time.Minute, "NIFTY option quotes in the options room on /ws", func() bool {
 		txt := live.text("options:NIFTY")
 		return strings.Contains(txt, `"symbol":"NIFTY`) && strings.Contains(txt, `CE","token"`) && strings.Contains(txt, `"ltp":`)
