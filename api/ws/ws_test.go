@@ -670,7 +670,12 @@ func TestHeartbeatAndPongDeadline(t *testing.T) {
 			t.Fatal("no HEARTBEAT within 10 s")
 		}
 	}
-	b := f.dial("bob") // never reads: never answers a ping
+	b := f.dial("bob")
+	// The hub registers a socket after the handshake: bob's PONG shows he
+	// is counted (else alice alone already counts 1). From then on he
+	// never reads, so never answers a ping.
+	b.send(map[string]string{"type": "PING"})
+	b.until("bob's PONG", isType("PONG", ""))
 	waitFor(t, "bob's socket to be closed for not answering pings", func() bool { return f.hub.Stats().Clients == 1 })
 	// (bob cannot see the 1008 now: reading, his client first answers the
 	// queued pings on the closed socket and fails there.)
