@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -35,15 +34,6 @@ func benchTicks(n int) []domain.Tick {
 	return out
 }
 
-type masterEnv struct{ *instruments.Master }
-
-func (m masterEnv) Instrument(ex, sym string) (domain.Instrument, error) {
-	if in, ok := m.Lookup(ex + ":" + sym); ok {
-		return in, nil
-	}
-	return domain.Instrument{}, fmt.Errorf("no %s:%s", ex, sym)
-}
-
 // BenchmarkEngineTicks: ticks through the engine's live path (paper
 // broker fills, ma-crossover on every tick with 60 s bars, its signals
 // through the risk gate to the paper broker, whose orders and fills are
@@ -68,7 +58,7 @@ func BenchmarkEngineTicks(b *testing.B) {
 			b.Fatal(err)
 		}
 		var e *Engine
-		e = New(st, codec.NewRegistry(), Config{Strategies: reg, StrategyEnv: masterEnv{master},
+		e = New(st, codec.NewRegistry(), Config{Strategies: reg, StrategyEnv: MasterEnv{master},
 			Now:        func() time.Time { return e.EventTime() },
 			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
 			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
@@ -186,7 +176,7 @@ func BenchmarkEngineRecorded(b *testing.B) {
 			b.Fatal(err)
 		}
 		var e *Engine
-		e = New(out, reg, Config{Strategies: strategies, StrategyEnv: masterEnv{master},
+		e = New(out, reg, Config{Strategies: strategies, StrategyEnv: MasterEnv{master},
 			Now:        func() time.Time { return e.EventTime() },
 			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
 			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {

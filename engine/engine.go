@@ -219,8 +219,8 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.followed = e.applied
+	e.handled.Store(uint64(e.applied))
 	e.mu.Unlock()
-	e.handled.Store(uint64(e.Applied()))
 	return e.replayStrategies(ctx)
 }
 
@@ -251,13 +251,6 @@ func (e *Engine) scanLog(ctx context.Context, after eventstore.Position, fn func
 		}
 		after = evs[len(evs)-1].Position
 	}
-}
-
-// Applied returns the position up to which the engine has folded the log.
-func (e *Engine) Applied() eventstore.Position {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.applied
 }
 
 // Run follows the log after what Load folded: ticks go to the simulated

@@ -1,5 +1,24 @@
 package engine
 
+import (
+	"fmt"
+
+	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/instruments"
+)
+
+// MasterEnv is the strategies' view of an instruments master, for the
+// tests and benchmarks of both test packages.
+type MasterEnv struct{ *instruments.Master }
+
+// Instrument implements strategy.Env.
+func (m MasterEnv) Instrument(ex, sym string) (domain.Instrument, error) {
+	if in, ok := m.Lookup(ex + ":" + sym); ok {
+		return in, nil
+	}
+	return domain.Instrument{}, fmt.Errorf("no %s:%s", ex, sym)
+}
+
 // Position returns the engine's net quantity and book of an account and
 // instrument ("EXCHANGE:SYMBOL"): what the risk gate and flattening see.
 func Position(e *Engine, account, instrument string) (qty, bookQty int64) {

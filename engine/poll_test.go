@@ -38,11 +38,10 @@ func (b *pollingBroker) report(rs ...domain.ExecutionReport) {
 	b.queued = append(b.queued, rs...)
 }
 
-// TestPollingBroker: executions a broker reports by polling are recorded
-// once each, however often they are repeated; a rejection of an order that
-// was filled meanwhile is ignored; a failing poll records nothing and
-// loses nothing.
-func TestPollingBroker(t *testing.T) {
+// startPolling starts a running engine whose broker reports executions
+// only by polling, with trading started and a fresh NIFTY26DECFUT quote.
+func startPolling(t *testing.T) (*rig, *engine.Engine, *pollingBroker) {
+	t.Helper()
 	r := newRig(t)
 	pb := &pollingBroker{fakeBroker: newFakeBroker()}
 	// Only the Broker and Poller methods: not a tick filler.
@@ -51,13 +50,22 @@ func TestPollingBroker(t *testing.T) {
 		engine.Poller
 	}{pb, pb}
 	e := r.engineWith(b)
-	ctx := context.Background()
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	mustCmd(t, e, trader, engine.CmdStart)
 	r.quote(e, "NIFTY26DECFUT")
+	return r, e, pb
+}
+
+// TestPollingBroker: executions a broker reports by polling are recorded
+// once each, however often they are repeated; a rejection of an order that
+// was filled meanwhile is ignored; a failing poll records nothing and
+// loses nothing.
+func TestPollingBroker(t *testing.T) {
+	r, e, pb := startPolling(t)
+	ctx := context.Background()
 	res, err := e.PlaceOrder(ctx, trader, buy(130))
 	if err != nil || res.Status != "open" {
 		t.Fatalf("place: %+v %v", res, err)
@@ -98,20 +106,8 @@ func TestPollingBroker(t *testing.T) {
 // is not given again, so one the engine could not record (here: the
 // context ended) is recorded at the next poll.
 func TestPollingBrokerKeepsUnrecordedReports(t *testing.T) {
-	r := newRig(t)
-	pb := &pollingBroker{fakeBroker: newFakeBroker()}
-	var b engine.Broker = struct {
-		engine.Broker
-		engine.Poller
-	}{pb, pb}
-	e := r.engineWith(b)
+	r, e, pb := startPolling(t)
 	ctx := context.Background()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
-	mustCmd(t, e, trader, engine.CmdStart)
-	r.quote(e, "NIFTY26DECFUT")
 	res, err := e.PlaceOrder(ctx, trader, buy(65))
 	if err != nil {
 		t.Fatal(err)

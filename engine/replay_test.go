@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -17,16 +16,6 @@ import (
 	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/instruments"
 )
-
-// masterEnv is the strategies' view of an instruments master.
-type masterEnv struct{ *instruments.Master }
-
-func (m masterEnv) Instrument(ex, sym string) (domain.Instrument, error) {
-	if in, ok := m.Lookup(ex + ":" + sym); ok {
-		return in, nil
-	}
-	return domain.Instrument{}, fmt.Errorf("no %s:%s", ex, sym)
-}
 
 // runningEngine is an engine following the rig's log with ma-crossover
 // registered and a paper broker rebuilt from the log, as serve starts it.
@@ -50,7 +39,7 @@ func (r *rig) startStrategyEngine(master *instruments.Master) *runningEngine {
 		Now:         func() time.Time { return e.EventTime() },
 		Wall:        r.clock.Now,
 		Strategies:  reg,
-		StrategyEnv: masterEnv{master},
+		StrategyEnv: engine.MasterEnv{master},
 		Instrument:  func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
 		BrokerFor: func(account string, _ domain.Mode) (engine.Broker, error) {
 			once.Do(func() {
