@@ -25,6 +25,8 @@ const (
 	CodeForbidden = "forbidden"
 	CodeRefused   = "refused"
 	CodeNotFound  = "not_found"
+	// CodeUnavailable: a dependency (the broker) has not answered in time.
+	CodeUnavailable = "unavailable"
 )
 
 func (e *CommandError) Error() string {

@@ -124,6 +124,7 @@ func (e *Engine) Command(ctx context.Context, a Actor, account string, cmd Contr
 				return e.statusLocked(account), err
 			}
 		}
+		e.settleLocked(ctx, account)
 	}
 	return e.statusLocked(account), nil
 }
@@ -312,7 +313,12 @@ func (e *Engine) Kill(ctx context.Context, a Actor, account, reason string) (Con
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.killLocked(ctx, account, reason, a.User, false, "")
+	st, err := e.killLocked(ctx, account, reason, a.User, false, "")
+	if err != nil {
+		return st, err
+	}
+	e.settleLocked(ctx, account)
+	return e.statusLocked(account), nil
 }
 
 func (e *Engine) killLocked(ctx context.Context, account, reason, by string, auto bool, rule string) (ControlStatus, error) {

@@ -172,6 +172,10 @@ type Engine struct {
 	// unrecorded keeps reports whose recording failed, for the next poll.
 	pollMu     sync.Mutex
 	unrecorded map[brokerKey][]domain.ExecutionReport
+	// queues are the calls waiting for each remote broker (remote.go);
+	// inflight counts their workers.
+	queues   map[brokerKey]*callQueue
+	inflight sync.WaitGroup
 }
 
 type posKey struct{ account, instrument string }

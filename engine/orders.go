@@ -36,6 +36,43 @@ type order struct {
 	filled        int64
 	brokerOrderID string
 	trades        map[string]bool // trade ids folded: a repeated report adds nothing
+	// settled is closed when the placing (or lookup) queued to a remote
+	// broker has its answer recorded; nil when none was queued.
+	settled chan struct{}
+}
+
+// closeStrategyBooksLocked books a fill of an order no strategy placed
+// that closes positions (flattening after a stop or the kill switch, the
+// broker's square-off) against the strategies' open positions in the
+// instrument, in strategy order, so that their P&L shows them closed at
+// the fill's price. q is signed (buys positive). e.mu is held.
+func (e *Engine) closeStrategyBooksLocked(pk posKey, q int64, price domain.Price) {
+	var keys []stratKey
+	for k, b := range e.stratBooks {
+		if k.account == pk.account && k.instrument == pk.instrument && b.Qty != 0 && (b.Qty > 0) != (q > 0) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b stratKey) int { return strings.Compare(a.strategy, b.strategy) })
+	for _, k := range keys {
+		if q == 0 {
+			return
+		}
+		b := e.stratBooks[k]
+		take := q
+		if abs(take) > abs(b.Qty) {
+			take = -b.Qty
+		}
+		b.fill(take, price)
+		q -= take
+	}
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func (o *order) open() bool {
@@ -107,7 +144,11 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		pk := posKey{o.intent.Account, o.intent.Exchange + ":" + o.intent.Symbol}
 		e.byProd[prodKey{pk, o.intent.Product}] += q
 		e.bookLocked(pk).fill(q, ev.Price)
-		if o.intent.Strategy != "" {
+		switch o.intent.Strategy {
+		case "":
+		case "flatten", "broker":
+			e.closeStrategyBooksLocked(pk, q, ev.Price)
+		default:
 			sk := stratKey{pk.account, o.intent.Strategy, pk.instrument}
 			sb := e.stratBooks[sk]
 			if sb == nil {
@@ -262,21 +303,41 @@ func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (Order
 	}
 	cid := ClientOrderID("manual:"+a.User, key, 0)
 	e.mu.Lock()
+	o, dup, err := e.placeLocked(ctx, a, r, cid)
+	var settled chan struct{}
+	if o != nil {
+		settled = o.settled
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return OrderResult{}, err
+	}
+	// A remote broker is called without the lock: wait for its answer
+	// (or ctx) and report the order as it then is.
+	waitSettled(ctx, settled)
+	e.mu.Lock()
 	defer e.mu.Unlock()
+	res := e.resultOf(o)
+	res.Duplicate = dup
+	return res, nil
+}
+
+// placeLocked decides a manual order with client order id cid: the
+// order, or the one a first request with the same id placed (dup). e.mu
+// is held.
+func (e *Engine) placeLocked(ctx context.Context, a Actor, r OrderRequest, cid string) (o *order, dup bool, err error) {
 	if o := e.orders[cid]; o != nil {
-		res := e.resultOf(o)
-		res.Duplicate = true
-		return res, nil
+		return o, true, nil
 	}
 	c := e.controlLocked(r.Account)
 	if err := e.canTradeLocked(c); err != nil {
-		return OrderResult{}, err
+		return nil, false, err
 	}
 	in := domain.OrderIntentRecorded{OrderID: cid, ClientOrderID: cid, Account: r.Account, Mode: c.Mode,
 		Exchange: r.Exchange, Symbol: r.Symbol, Side: r.Side, Quantity: r.Quantity, Type: r.Type, Product: r.Product,
 		Price: r.Price, TriggerPrice: r.TriggerPrice}
 	if err := in.Validate(); err != nil {
-		return OrderResult{}, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
+		return nil, false, &domain.CommandError{Code: domain.CodeInvalid, Message: err.Error()}
 	}
 	md := eventstore.Metadata{User: a.User, Account: r.Account, Source: "manual"}
 	at := e.cfg.Now()
@@ -293,15 +354,12 @@ func (e *Engine) PlaceOrder(ctx context.Context, a Actor, r OrderRequest) (Order
 		ev := domain.OrderRefused{Account: r.Account, Exchange: in.Exchange, Symbol: in.Symbol, Side: in.Side, Quantity: in.Quantity,
 			Rule: string(ref.Rule), Limit: ref.Limit, Actual: ref.Actual, Unit: string(ref.Unit), Message: ref.Message, By: a.User}
 		if err := e.append(ctx, domain.RiskStream(r.Account), "", md, ev); err != nil {
-			return OrderResult{}, err
+			return nil, false, err
 		}
-		return OrderResult{}, &domain.CommandError{Code: domain.CodeRefused, Rule: string(ref.Rule), Message: ref.Message}
+		return nil, false, &domain.CommandError{Code: domain.CodeRefused, Rule: string(ref.Rule), Message: ref.Message}
 	}
-	o, err := e.route(ctx, in, md)
-	if err != nil {
-		return OrderResult{}, err
-	}
-	return e.resultOf(o), nil
+	o, err = e.route(ctx, in, md)
+	return o, false, err
 }
 
 func canTrade(c *domain.TradingControl) error {
@@ -353,34 +411,67 @@ func (e *Engine) route(ctx context.Context, in domain.OrderIntentRecorded, md ev
 }
 
 // submit calls the broker for an order whose intent is recorded and that
-// was never submitted (o.status intent). e.mu is held.
+// was never submitted (o.status intent): a simulated broker at once, a
+// remote one by queueing the call (remote.go). e.mu is held.
 func (e *Engine) submit(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
 	in := o.intent
 	stream := domain.OrderStream(in.OrderID)
 	if err := e.append(ctx, stream, "", md, domain.OrderSubmitted{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Broker: b.Name()}); err != nil {
 		return err
 	}
+	if remote(b) {
+		e.enqueueLocked(ctx, brokerKey{in.Account, in.Mode}, b, brokerCall{kind: callPlace, o: o, in: in, md: md})
+		return nil
+	}
 	rep, err := b.Place(ctx, in)
+	unknown, err := e.afterPlaceLocked(ctx, o, b, md, rep, err)
+	if err != nil || !unknown {
+		return err
+	}
+	return e.resolve(ctx, o, b, md)
+}
+
+// afterPlaceLocked records what Place answered, a report or an error;
+// unknown is true when the outcome is unknown and the order is to be
+// looked up. e.mu is held.
+func (e *Engine) afterPlaceLocked(ctx context.Context, o *order, b Broker, md eventstore.Metadata, rep domain.ExecutionReport, err error) (unknown bool, _ error) {
+	in := o.intent
+	stream := domain.OrderStream(in.OrderID)
+	if err != nil && o.status != orderSubmitted {
+		// A report polled while the call was in flight settled it.
+		e.log.Warn("the broker's answer to a placing came after its report", "order", in.OrderID, "status", o.status, "err", err)
+		return false, nil
+	}
 	switch {
 	case errors.Is(err, domain.ErrOrderNotSent):
-		return e.append(ctx, stream, "", md, domain.OrderRejected{OrderID: in.OrderID, Code: "not_sent", Reason: "the order did not reach the broker: " + err.Error()})
+		return false, e.append(ctx, stream, "", md, domain.OrderRejected{OrderID: in.OrderID, Code: "not_sent", Reason: "the order did not reach the broker: " + err.Error()})
 	case err != nil:
-		if aerr := e.append(ctx, stream, "", md, domain.SubmitOutcomeUnknown{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Error: err.Error()}); aerr != nil {
-			return aerr
-		}
-		return e.resolve(ctx, o, b, md)
+		return true, e.append(ctx, stream, "", md, domain.SubmitOutcomeUnknown{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Error: err.Error()})
 	}
-	return e.record(ctx, rep, md)
+	return false, e.record(ctx, rep, md)
 }
 
 // resolve looks an order of unknown outcome up at the broker by its client
-// order id and records what it finds. A lookup that fails leaves it
-// unknown (and trading on the account goes on: the order counts as open).
-// e.mu is held.
+// order id and records what it finds (a remote broker: by queueing the
+// lookup). A lookup that fails leaves it unknown (and trading on the
+// account goes on: the order counts as open). e.mu is held.
 func (e *Engine) resolve(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
+	if remote(b) {
+		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callResolve, o: o, in: o.intent, md: md})
+		return nil
+	}
+	bo, found, err := b.Lookup(ctx, o.intent.ClientOrderID)
+	return e.afterLookupLocked(ctx, o, md, bo, found, err)
+}
+
+// afterLookupLocked records what a lookup of an order of unknown outcome
+// found. e.mu is held.
+func (e *Engine) afterLookupLocked(ctx context.Context, o *order, md eventstore.Metadata, bo domain.BrokerOrder, found bool, err error) error {
 	in := o.intent
 	stream := domain.OrderStream(in.OrderID)
-	bo, found, err := b.Lookup(ctx, in.ClientOrderID)
+	if o.status != orderSubmitted && o.status != orderUnknown {
+		return nil // a report polled meanwhile settled it
+	}
 	if err != nil {
 		e.log.Warn("order outcome still unknown: lookup failed", "order", in.OrderID, "err", err)
 		return nil
@@ -484,18 +575,31 @@ func (e *Engine) onTick(ctx context.Context, t domain.Tick, pos eventstore.Posit
 		f := b.(TickFiller)
 		for _, r := range f.OnTick(t) {
 			md := eventstore.Metadata{Account: k.account, Source: "broker:" + b.Name()}
-			if err := e.recordFrom(ctx, b, k, r, md); err != nil {
+			if err := e.recordFrom(ctx, b, k, r, md, nil); err != nil {
 				e.log.Error("recording a broker report failed", "client_order_id", r.ClientOrderID, "kind", r.Kind, "err", err)
 			}
 		}
 	}
 }
 
-// recordFrom records a report of broker b (of account and mode k). e.mu is
-// held.
-func (e *Engine) recordFrom(ctx context.Context, b Broker, k brokerKey, r domain.ExecutionReport, md eventstore.Metadata) error {
+// lookedUp is what a broker's Lookup answered.
+type lookedUp struct {
+	bo    domain.BrokerOrder
+	found bool
+	err   error
+}
+
+// recordFrom records a report of broker b (of account and mode k); a report
+// of an order the engine does not know is adopted as the broker knows it,
+// from looked when it was looked up already (without e.mu), else by asking
+// b now. e.mu is held.
+func (e *Engine) recordFrom(ctx context.Context, b Broker, k brokerKey, r domain.ExecutionReport, md eventstore.Metadata, looked map[string]lookedUp) error {
 	if e.orders[r.ClientOrderID] == nil {
-		bo, found, err := b.Lookup(ctx, r.ClientOrderID)
+		l, ok := looked[r.ClientOrderID]
+		if !ok {
+			l.bo, l.found, l.err = b.Lookup(ctx, r.ClientOrderID)
+		}
+		bo, found, err := l.bo, l.found, l.err
 		if err != nil {
 			return fmt.Errorf("engine: look up the broker's order %s: %w", r.ClientOrderID, err)
 		}
@@ -536,16 +640,44 @@ func (e *Engine) CancelOrder(ctx context.Context, a Actor, orderID string) (Orde
 		return OrderResult{}, err
 	}
 	md := eventstore.Metadata{User: a.User, Account: o.intent.Account, Source: "manual"}
-	if err := e.cancelLocked(ctx, o, b, "cancelled by "+a.User, md); err != nil {
+	reason := "cancelled by " + a.User
+	if !remote(b) {
+		if err := e.cancelLocked(ctx, o, b, reason, md); err != nil {
+			return OrderResult{}, err
+		}
+		return e.resultOf(o), nil
+	}
+	done := make(chan error, 1)
+	e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason, done: done})
+	return e.awaitLocked(ctx, o, done)
+}
+
+// awaitLocked waits without e.mu for a queued call's answer, and reports
+// the order as it then is. e.mu is held on entry and on return.
+func (e *Engine) awaitLocked(ctx context.Context, o *order, done chan error) (OrderResult, error) {
+	e.mu.Unlock()
+	err := waitCall(ctx, done)
+	e.mu.Lock()
+	if err != nil {
 		return OrderResult{}, err
 	}
 	return e.resultOf(o), nil
 }
 
 // cancelLocked asks the broker to cancel an open order and records the
-// answer. e.mu is held.
+// answer; a remote broker's cancel is queued (after the order's placing,
+// when that is still in flight). e.mu is held.
 func (e *Engine) cancelLocked(ctx context.Context, o *order, b Broker, reason string, md eventstore.Metadata) error {
+	if remote(b) {
+		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason})
+		return nil
+	}
 	rep, err := b.Cancel(ctx, o.intent.ClientOrderID)
+	return e.afterCancelLocked(ctx, o, rep, err, reason, md)
+}
+
+// afterCancelLocked records what Cancel answered. e.mu is held.
+func (e *Engine) afterCancelLocked(ctx context.Context, o *order, rep domain.ExecutionReport, err error, reason string, md eventstore.Metadata) error {
 	if err != nil {
 		return fmt.Errorf("engine: cancel %s: %w", o.intent.OrderID, err)
 	}
@@ -588,18 +720,29 @@ func (e *Engine) ModifyOrder(ctx context.Context, a Actor, orderID string, ch do
 	if err != nil {
 		return OrderResult{}, err
 	}
-	rep, err := b.Modify(ctx, o.intent.ClientOrderID, ch)
-	if err != nil {
-		return OrderResult{}, fmt.Errorf("engine: modify %s: %w", orderID, err)
-	}
-	if rep.Kind == domain.ReportRejected {
-		return OrderResult{}, &domain.CommandError{Code: domain.CodeConflict, Message: "the broker refused the change: " + rep.Reason}
-	}
 	md := eventstore.Metadata{User: a.User, Account: o.intent.Account, Source: "manual"}
-	if err := e.append(ctx, domain.OrderStream(orderID), "", md, ev); err != nil {
+	if remote(b) {
+		done := make(chan error, 1)
+		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b,
+			brokerCall{kind: callModify, o: o, in: o.intent, md: md, change: ch, mod: ev, done: done})
+		return e.awaitLocked(ctx, o, done)
+	}
+	rep, err := b.Modify(ctx, o.intent.ClientOrderID, ch)
+	if err := e.afterModifyLocked(ctx, o, rep, err, ev, md); err != nil {
 		return OrderResult{}, err
 	}
 	return e.resultOf(o), nil
+}
+
+// afterModifyLocked records a change the broker took (ev). e.mu is held.
+func (e *Engine) afterModifyLocked(ctx context.Context, o *order, rep domain.ExecutionReport, err error, ev domain.OrderModified, md eventstore.Metadata) error {
+	if err != nil {
+		return fmt.Errorf("engine: modify %s: %w", o.intent.OrderID, err)
+	}
+	if rep.Kind == domain.ReportRejected {
+		return &domain.CommandError{Code: domain.CodeConflict, Message: "the broker refused the change: " + rep.Reason}
+	}
+	return e.append(ctx, domain.OrderStream(o.intent.OrderID), "", md, ev)
 }
 
 // Recover settles, after Load, the orders a previous run left in flight:
@@ -607,10 +750,25 @@ func (e *Engine) ModifyOrder(ctx context.Context, a Actor, orderID string, ch do
 // calling the broker) is submitted now, once; an order submitted without an
 // answer, or of unknown outcome, is looked up by its client order id and
 // recorded as the broker knows it, never resubmitted. Orders are taken in
-// order id order.
+// order id order; Recover returns when remote brokers have answered too
+// (or ctx ends).
 func (e *Engine) Recover(ctx context.Context) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	err := e.recoverLocked(ctx)
+	var settled []chan struct{}
+	for _, o := range e.orders {
+		if o.settled != nil {
+			settled = append(settled, o.settled)
+		}
+	}
+	e.mu.Unlock()
+	for _, ch := range settled {
+		waitSettled(ctx, ch)
+	}
+	return err
+}
+
+func (e *Engine) recoverLocked(ctx context.Context) error {
 	ids := make([]string, 0)
 	for id, o := range e.orders {
 		switch o.status {

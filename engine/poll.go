@@ -78,13 +78,27 @@ func (e *Engine) pollOnce(ctx context.Context, k brokerKey, b Broker, p Poller) 
 	defer e.pollMu.Unlock()
 	reps, err := p.Poll(ctx)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	queued := append(e.unrecorded[k], reps...)
 	delete(e.unrecorded, k)
+	var strangers []string // orders the engine does not know: looked up without e.mu
+	for _, r := range queued {
+		if e.orders[r.ClientOrderID] == nil && !slices.Contains(strangers, r.ClientOrderID) {
+			strangers = append(strangers, r.ClientOrderID)
+		}
+	}
+	e.mu.Unlock()
+	looked := make(map[string]lookedUp, len(strangers))
+	for _, cid := range strangers {
+		var l lookedUp
+		l.bo, l.found, l.err = b.Lookup(ctx, cid)
+		looked[cid] = l
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	md := eventstore.Metadata{Account: k.account, Source: "broker:" + b.Name()}
 	var failed []domain.ExecutionReport
 	for _, r := range queued {
-		if rerr := e.recordFrom(ctx, b, k, r, md); rerr != nil {
+		if rerr := e.recordFrom(ctx, b, k, r, md, looked); rerr != nil {
 			e.log.Error("recording a broker report failed; it is tried again at the next poll",
 				"client_order_id", r.ClientOrderID, "kind", r.Kind, "err", rerr)
 			failed = append(failed, r)

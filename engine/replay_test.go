@@ -88,6 +88,32 @@ func (re *runningEngine) stop(t *testing.T) {
 	}
 }
 
+// niftyWalk is the simulated master of 2026-11-30 with its current NIFTY
+// future and n ticks of it (walk).
+func niftyWalk(t *testing.T, n int) (*instruments.Master, domain.Instrument, []domain.Tick) {
+	t.Helper()
+	master, err := instruments.Simulated(instruments.SimConfig{At: time.Date(2026, 11, 30, 9, 0, 0, 0, domain.IST())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fut, err := master.Future("NIFTY", time.Date(2026, 11, 30, 10, 0, 0, 0, domain.IST()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, fut, walk(fut.Symbol, n)
+}
+
+// startMA enables a quick ma-crossover (3/8 on ticks, shorts on a death
+// cross) on paper-asha and starts trading.
+func startMA(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	if _, err := e.EnableStrategy(context.Background(), admin, "paper-asha", "ma-crossover",
+		json.RawMessage(`{"fast":3,"slow":8,"bar_seconds":0,"death_cross":"short"}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, e, admin, engine.CmdStart)
+}
+
 // walk is a deterministic random walk of the NIFTY future, one tick every
 // 200 ms of event time from 10:00 IST.
 func walk(symbol string, n int) []domain.Tick {
@@ -163,15 +189,7 @@ func (r *rig) trail() []string {
 // same ticks. (A fresh instance would have to warm its averages up again
 // and would miss or move the crosses.)
 func TestStrategyReplayAfterRestart(t *testing.T) {
-	master, err := instruments.Simulated(instruments.SimConfig{At: time.Date(2026, 11, 30, 9, 0, 0, 0, domain.IST())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fut, err := master.Future("NIFTY", time.Date(2026, 11, 30, 10, 0, 0, 0, domain.IST()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ticks := walk(fut.Symbol, 1200)
+	master, _, ticks := niftyWalk(t, 1200)
 	params := json.RawMessage(`{"fast":3,"slow":8,"bar_seconds":0,"death_cross":"short"}`)
 	ctx := context.Background()
 	begin := func(r *rig, e *engine.Engine) {
@@ -236,23 +254,11 @@ func TestStrategyReplayAfterRestart(t *testing.T) {
 // on them are not sent late (they are not in the log); their legs are
 // ended, so the strategy does not wait for them.
 func TestStrategyReplayDoesNotSendLateSignals(t *testing.T) {
-	master, err := instruments.Simulated(instruments.SimConfig{At: time.Date(2026, 11, 30, 9, 0, 0, 0, domain.IST())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fut, err := master.Future("NIFTY", time.Date(2026, 11, 30, 10, 0, 0, 0, domain.IST()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ticks := walk(fut.Symbol, 600)
+	master, _, ticks := niftyWalk(t, 600)
 	ctx := context.Background()
 	r := newRig(t)
 	e1 := r.startStrategyEngine(master)
-	if _, err := e1.e.EnableStrategy(ctx, admin, "paper-asha", "ma-crossover",
-		json.RawMessage(`{"fast":3,"slow":8,"bar_seconds":0,"death_cross":"short"}`)); err != nil {
-		t.Fatal(err)
-	}
-	mustCmd(t, e1.e, admin, engine.CmdStart)
+	startMA(t, e1.e)
 	r.feed(e1.e, ticks[:100])
 	e1.stop(t)
 	raised := func() int {
@@ -294,5 +300,48 @@ func TestStrategyReplayDoesNotSendLateSignals(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "not recorded before a restart") {
 		t.Fatalf("the strategy was not told its unsent legs ended: %s", b)
+	}
+}
+
+// TestStrategyBookClosedByKillFlatten: the kill switch's flattening order
+// closes the strategy's position in its P&L too (it is not the strategy's
+// order, but it closed the strategy's position), and a restart folds the
+// same.
+func TestStrategyBookClosedByKillFlatten(t *testing.T) {
+	master, fut, ticks := niftyWalk(t, 1200)
+	ctx := context.Background()
+	r := newRig(t)
+	re := r.startStrategyEngine(master)
+	startMA(t, re.e)
+	inst := "NFO:" + fut.Symbol
+	i := 0
+	for ; i < len(ticks); i += 10 {
+		r.feed(re.e, ticks[i:i+10])
+		if len(re.e.Strategies(nil)[0].PnL.Positions) > 0 {
+			break
+		}
+	}
+	if i >= len(ticks) {
+		t.Fatal("the strategy never held a position")
+	}
+	if q, _ := engine.Position(re.e, "paper-asha", inst); q == 0 {
+		t.Fatal("the strategy holds a position the account does not")
+	}
+	if _, err := re.e.Kill(ctx, admin, "paper-asha", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.feed(re.e, ticks[i+10:i+20]) // the flattening order fills
+	if q, _ := engine.Position(re.e, "paper-asha", inst); q != 0 {
+		t.Fatalf("account position %d after the kill's flattening, want 0", q)
+	}
+	pnl := re.e.Strategies(nil)[0].PnL
+	if len(pnl.Positions) != 0 || pnl.Unrealized != 0 || pnl.Realized == 0 {
+		t.Fatalf("strategy P&L after the kill's flattening: %+v, want no position and a realised P&L", pnl)
+	}
+	re.stop(t)
+	again := r.startStrategyEngine(master)
+	defer again.stop(t)
+	if got := again.e.Strategies(nil)[0].PnL; got.Realized != pnl.Realized || len(got.Positions) != 0 {
+		t.Fatalf("after a restart the strategy's P&L is %+v, want %+v", got, pnl)
 	}
 }

@@ -310,6 +310,13 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 	if err := <-engDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("engine: %w", err)
 	}
+	// Calls in flight to a live broker get their answers recorded; one
+	// still unanswered after this is looked up by the next start.
+	drainCtx, stopDrain := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := eng.Drain(drainCtx); err != nil {
+		log.Warn("stopping with broker calls unanswered; the next start looks their orders up", "err", err)
+	}
+	stopDrain()
 	stopBus()
 	if err := tickBus.Close(); err != nil {
 		log.Warn("closing bus", "err", err)
