@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/instruments"
@@ -26,4 +28,10 @@ func Position(e *Engine, account, instrument string) (qty, bookQty int64) {
 	defer e.mu.Unlock()
 	q := e.netLocked(posKey{account, instrument})
 	return q, q
+}
+
+// Recheck runs one periodic reconciliation check of an account, as
+// RunReconciliation does at each interval.
+func Recheck(e *Engine, account string, timeout time.Duration) {
+	e.recheck(context.Background(), account, timeout)
 }

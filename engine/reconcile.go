@@ -321,12 +321,16 @@ func (e *Engine) reconCheckLocked(ctx context.Context, account string, o reconOp
 	var mode domain.Mode
 	var v brokerView
 	if o.unlocked {
-		mode, v, err = e.askCaughtUpLocked(ctx, account, o.timeout)
+		mode, v, err = e.askCaughtUpLocked(ctx, account, o.quiet, o.timeout)
 	} else {
-		mode, v, err = e.askBrokerLocked(ctx, account, false, o.timeout)
+		mode, v, err = e.askBrokerLocked(ctx, account, false, false, o.timeout)
 	}
 	if o.quiet && ctx.Err() != nil {
 		return false, ctx.Err() // stopping: an unanswered question is no difference
+	}
+	if errors.Is(err, errAccountBusy) { // only a quiet (periodic) check gives up
+		e.log.Info("reconciliation: the account kept trading while its broker answered; checking at the next interval", "account", account)
+		return false, nil
 	}
 	snap := domain.BrokerSnapshotObserved{Account: account, Mode: mode, Broker: v.name, By: o.by, At: e.cfg.Now(),
 		Orders: []domain.BrokerOrder{}, Positions: []domain.BrokerPosition{}}
@@ -436,13 +440,13 @@ func askBroker(ctx context.Context, b Broker) (brokerView, error) {
 // broker is polled (Poller), it collects and records the reports not
 // polled yet (pollLocked) and asks again. e.mu is held, and released while
 // the broker answers.
-func (e *Engine) askCaughtUpLocked(ctx context.Context, account string, timeout time.Duration) (domain.Mode, brokerView, error) {
-	mode, v, err := e.askBrokerLocked(ctx, account, true, timeout)
+func (e *Engine) askCaughtUpLocked(ctx context.Context, account string, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
+	mode, v, err := e.askBrokerLocked(ctx, account, true, giveUp, timeout)
 	if err != nil {
 		return mode, v, err
 	}
 	if diffs, _ := e.compareLocked(account, mode, v); len(diffs) > 0 && e.pollLocked(ctx, account, mode, timeout) {
-		return e.askBrokerLocked(ctx, account, true, timeout)
+		return e.askBrokerLocked(ctx, account, true, giveUp, timeout)
 	}
 	return mode, v, nil
 }
@@ -497,16 +501,23 @@ func (e *Engine) stampLocked(account string) viewStamp {
 }
 
 // maxUnlockedAsks is how many times a check asks the broker without e.mu
-// before it asks holding it (the account kept trading meanwhile).
+// before it asks holding it (the account kept trading meanwhile), or, for
+// a periodic check, gives up until the next one (errAccountBusy).
 const maxUnlockedAsks = 3
+
+// errAccountBusy: the account's view moved during every ask of a periodic
+// check; the next check tries again rather than hold the engine's lock
+// while a broker answers.
+var errAccountBusy = errors.New("engine: the account kept changing while its broker answered")
 
 // askBrokerLocked asks the broker of the account's current mode for its
 // view, bounded by timeout if set. e.mu is held on entry and on return.
 // With unlocked it is released while the broker answers, and the answer
 // is used only if the account's view stamp did not move meanwhile;
-// otherwise the broker is asked again, holding e.mu after maxUnlockedAsks
-// tries. Callers re-read any state they read before the call.
-func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked bool, timeout time.Duration) (domain.Mode, brokerView, error) {
+// otherwise the broker is asked again, after maxUnlockedAsks tries holding
+// e.mu, or, with giveUp, not at all (errAccountBusy). Callers re-read any
+// state they read before the call.
+func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
 	for attempt := 1; ; attempt++ {
 		mode := e.modeLocked(account)
 		b, err := e.brokerLocked(account, mode)
@@ -516,6 +527,10 @@ func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked b
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		if unlocked && giveUp && attempt > maxUnlockedAsks {
+			cancel()
+			return mode, brokerView{}, errAccountBusy
 		}
 		if !unlocked || attempt > maxUnlockedAsks {
 			v, err := askBroker(actx, b)
@@ -797,7 +812,7 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 	if _, _, err := e.adoptableLocked(r.Account, inst); err != nil {
 		return ControlStatus{}, err
 	}
-	asked, v, err := e.askCaughtUpLocked(ctx, r.Account, 0)
+	asked, v, err := e.askCaughtUpLocked(ctx, r.Account, false, 0)
 	// e.mu was released while the broker answered: decide on the state now.
 	stored, mode, verr := e.adoptableLocked(r.Account, inst)
 	if verr != nil {

@@ -35,6 +35,7 @@ type reportingBroker struct {
 	block        chan struct{}
 	entered      chan struct{}
 	positionAsks int
+	onAsk        func() // called at each Positions call, without the broker's locks
 }
 
 func newReportingBroker(b *fakeBroker) *reportingBroker { return &reportingBroker{fakeBroker: b} }
@@ -64,9 +65,12 @@ func (b *reportingBroker) Orders(ctx context.Context) ([]domain.BrokerOrder, err
 func (b *reportingBroker) Positions(ctx context.Context) ([]domain.BrokerPosition, error) {
 	b.mu.Lock()
 	b.positionAsks++
-	block, entered := b.block, b.entered
+	block, entered, onAsk := b.block, b.entered, b.onAsk
 	b.block, b.entered = nil, nil
 	b.mu.Unlock()
+	if onAsk != nil {
+		onAsk()
+	}
 	if block != nil {
 		close(entered)
 		select {
@@ -951,5 +955,51 @@ func TestReconcilePolledBroker(t *testing.T) {
 	rec, err = e.Reconcile(ctx, "paper-asha")
 	if err != nil || !rec.Blocked || !slices.Equal(diffKinds(rec.Diffs), []string{domain.DiffStatusMismatch, domain.DiffPositionMismatch}) {
 		t.Fatalf("check with a lost fill: %+v %v", rec.Diffs, err)
+	}
+}
+
+// TestPeriodicCheckOfABusyAccountWaits: when the account trades during
+// every ask of a periodic check, the check gives up until the next
+// interval instead of asking the broker while holding the engine (which
+// would stall every account's ticks for as long as the broker takes).
+func TestPeriodicCheckOfABusyAccountWaits(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	if err := e.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.streamTypes(domain.ReconcileStream("paper-asha")))
+	held := 0
+	rb.set(func(b *reportingBroker) {
+		b.positionAsks = 0
+		b.onAsk = func() { // an order placed while the broker answers
+			done := make(chan error, 1)
+			go func() { _, err := e.PlaceOrder(ctx, trader, buy(65)); done <- err }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("an order while the broker answers: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				held++ // the engine is locked for the ask (the order goes in after it)
+			}
+		}
+	})
+	engine.Recheck(e, "paper-asha", 30*time.Second)
+	rb.set(func(b *reportingBroker) {
+		if held != 0 || b.positionAsks != 3 {
+			t.Fatalf("%d asks, %d of them holding the engine; want 3 asks, none holding it", b.positionAsks, held)
+		}
+		b.onAsk = nil
+	})
+	if got := len(r.streamTypes(domain.ReconcileStream("paper-asha"))); got != before {
+		t.Fatalf("a check that gave up recorded %d events", got-before)
+	}
+	if rec := e.Control("paper-asha").Reconciliation; rec.Blocked {
+		t.Fatalf("a check that gave up blocked the account: %+v", rec)
 	}
 }
