@@ -14,6 +14,7 @@ import (
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/engine/risk"
+	"github.com/algoauto/algoauto/engine/strategy"
 	"github.com/algoauto/algoauto/eventstore"
 )
 
@@ -45,8 +46,10 @@ type order struct {
 // that closes positions (flattening after a stop or the kill switch, the
 // broker's square-off) against the strategies' open positions in the
 // instrument, in strategy order, so that their P&L shows them closed at
-// the fill's price. q is signed (buys positive). e.mu is held.
-func (e *Engine) closeStrategyBooksLocked(pk posKey, q int64, price domain.Price) {
+// the fill's price; each such strategy is told (a Fill without a leg), so
+// that it does not go on believing it holds the position. q is signed
+// (buys positive); by is "flatten" or "broker". e.mu is held.
+func (e *Engine) closeStrategyBooksLocked(pk posKey, q int64, price domain.Price, at time.Time, by string) {
 	var keys []stratKey
 	for k, b := range e.stratBooks {
 		if k.account == pk.account && k.instrument == pk.instrument && b.Qty != 0 && (b.Qty > 0) != (q > 0) {
@@ -65,6 +68,19 @@ func (e *Engine) closeStrategyBooksLocked(pk posKey, q int64, price domain.Price
 		}
 		b.fill(take, price)
 		q -= take
+		if r := e.runners[k.account][k.strategy]; r != nil {
+			reason := "closed by flattening (a stop or the kill switch)"
+			if by == "broker" {
+				reason = "squared off by the broker"
+			}
+			side := domain.Buy
+			if take < 0 {
+				side = domain.Sell
+			}
+			ex, sym := splitKey(pk.instrument)
+			e.queueNoteLocked(fillNote{r: r, fill: strategy.Fill{Exchange: ex, Symbol: sym, Side: side, Quantity: abs(take),
+				Price: price, At: at, Done: true, Reason: reason}})
+		}
 	}
 }
 
@@ -147,7 +163,7 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		switch o.intent.Strategy {
 		case "":
 		case "flatten", "broker":
-			e.closeStrategyBooksLocked(pk, q, ev.Price)
+			e.closeStrategyBooksLocked(pk, q, ev.Price, at, o.intent.Strategy)
 		default:
 			sk := stratKey{pk.account, o.intent.Strategy, pk.instrument}
 			sb := e.stratBooks[sk]

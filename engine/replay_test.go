@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -338,10 +339,33 @@ func TestStrategyBookClosedByKillFlatten(t *testing.T) {
 	if len(pnl.Positions) != 0 || pnl.Unrealized != 0 || pnl.Realized == 0 {
 		t.Fatalf("strategy P&L after the kill's flattening: %+v, want no position and a realised P&L", pnl)
 	}
+	// The strategy was told: it holds nothing and does not want it back.
+	held := func(e *engine.Engine) string {
+		b, err := json.Marshal(e.Strategies(nil)[0].State)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Positions []strategy.PositionState }
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		out := ""
+		for _, p := range st.Positions {
+			out += fmt.Sprintf("%s filled %d target %d pending %d/%d; ", p.Symbol, p.Filled, p.Target, p.PendingBuy, p.PendingSell)
+		}
+		return out
+	}
+	want := fmt.Sprintf("%s filled 0 target 0 pending 0/0; ", fut.Symbol)
+	if got := held(re.e); got != want {
+		t.Fatalf("the strategy after the kill's flattening: %s\nwant %s", got, want)
+	}
 	re.stop(t)
 	again := r.startStrategyEngine(master)
 	defer again.stop(t)
 	if got := again.e.Strategies(nil)[0].PnL; got.Realized != pnl.Realized || len(got.Positions) != 0 {
 		t.Fatalf("after a restart the strategy's P&L is %+v, want %+v", got, pnl)
+	}
+	if got := held(again.e); got != want {
+		t.Fatalf("the strategy after a restart: %s\nwant %s", got, want)
 	}
 }

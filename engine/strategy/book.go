@@ -261,6 +261,9 @@ func (b *book) onFill(f Fill) *position {
 		return nil
 	}
 	p.fill(f, b.clock.unix)
+	if f.Leg == "" { // closed for the strategy (flattening, square-off): not re-opened
+		p.target, p.refusal = p.filled, f.Reason
+	}
 	return p
 }
 

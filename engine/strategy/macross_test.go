@@ -48,6 +48,30 @@ func TestMACrossoverGoldenCrossBuysOnce(t *testing.T) {
 	}
 }
 
+// TestMACrossoverClosedForIt: a fill without a leg (the engine's
+// flattening after a kill, the broker's square-off) closes the position
+// and becomes the target: nothing is re-opened, and the next cross trades
+// from flat (no sell of a long that is gone).
+func TestMACrossoverClosedForIt(t *testing.T) {
+	env := newFakeEnv()
+	s := mustNew(t, MACrossover(), tickMode)
+	buy := run(s, env, priceTicks(at(9, 16, 0), golden...))
+	checkSignals(t, buy, want{"20261120-01-long", fut, domain.Buy, niftyLot, "golden"})
+	run(s, env, []step{onFill(fillOf(buy[0], 101.5, at(9, 16, 5)))})
+	closed := Fill{Exchange: domain.ExchangeNFO, Symbol: fut, Side: domain.Sell, Quantity: niftyLot, Price: rs(101), At: at(9, 16, 6), Done: true,
+		Reason: "closed by flattening"}
+	if got := run(s, env, []step{onFill(closed)}); len(got) != 0 {
+		t.Fatalf("after its position was closed for it the strategy sent\n%s", dump(got))
+	}
+	p := s.State().(MACrossoverState).Positions[0]
+	if p.Filled != 0 || p.Target != 0 || p.LastRefusal != "closed by flattening" {
+		t.Fatalf("position after it was closed for it: %+v", p)
+	}
+	if got := run(s, env, priceTicks(at(9, 16, 10), death...)); len(got) != 0 {
+		t.Fatalf("a death cross with a flat position and death_cross flat sent\n%s", dump(got))
+	}
+}
+
 func TestMACrossoverDeathCross(t *testing.T) {
 	env := newFakeEnv()
 	t.Run("flat", func(t *testing.T) {

@@ -70,6 +70,12 @@ type Signal struct {
 // was refused (risk gate, broker) or cancelled, in which case Reason says
 // why. A signal split into several orders (freeze quantity) is done when all
 // of them are.
+//
+// A Fill with an empty Leg is an execution of an order the strategy did
+// not place that closed (part of) its position: flattening after a stop or
+// the kill switch, or the broker's square-off; Reason says which. The
+// built-ins take the position left as their new target: they do not
+// re-open what was closed for them.
 type Fill struct {
 	Leg      string       `json:"leg"`
 	Exchange string       `json:"exchange"`
