@@ -131,6 +131,21 @@ func (r *rig) engineWith(b engine.Broker) *engine.Engine {
 	return e
 }
 
+// reconciledRig is a rig with a quote, an engine over a reporting broker,
+// paper-asha trading and a check done (agreeing).
+func reconciledRig(t *testing.T) (*rig, *reportingBroker, *engine.Engine) {
+	t.Helper()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	rb := newReportingBroker(r.broker)
+	e := r.engineWith(rb)
+	mustCmd(t, e, trader, engine.CmdStart)
+	if err := e.ReconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r, rb, e
+}
+
 func rule(err error) string {
 	var ce *domain.CommandError
 	if errors.As(err, &ce) {
@@ -679,14 +694,7 @@ func TestReconcileAdoptNeedsAnAveragePrice(t *testing.T) {
 // outcome, and returns nil when its context ends.
 func TestRunReconciliation(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
-	mustCmd(t, e, trader, engine.CmdStart)
-	if err := e.ReconcileAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, rb, e := reconciledRig(t)
 	if err := e.RunReconciliation(ctx, 0); err == nil {
 		t.Fatal("a zero interval is accepted")
 	}
@@ -964,14 +972,7 @@ func TestReconcilePolledBroker(t *testing.T) {
 // would stall every account's ticks for as long as the broker takes).
 func TestPeriodicCheckOfABusyAccountWaits(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
-	mustCmd(t, e, trader, engine.CmdStart)
-	if err := e.ReconcileAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, rb, e := reconciledRig(t)
 	before := len(r.streamTypes(domain.ReconcileStream("paper-asha")))
 	held := 0
 	rb.set(func(b *reportingBroker) {
