@@ -126,6 +126,19 @@ func ParseHolidays(r io.Reader) (*Calendar, error) {
 	return c, nil
 }
 
+// HasYear reports whether the calendar lists any holiday in year: NSE
+// closes on a dozen or more weekdays every year, so a year with none is a
+// year the list does not cover (each of its weekdays would count as a
+// trading day).
+func (c *Calendar) HasYear(year int) bool {
+	for _, h := range c.list {
+		if h.Date.Year() == year {
+			return true
+		}
+	}
+	return false
+}
+
 // Holidays returns a copy of the holidays, sorted by date.
 func (c *Calendar) Holidays() []Holiday { return slices.Clone(c.list) }
 

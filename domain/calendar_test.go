@@ -329,3 +329,18 @@ func TestParseHolidaysOverride(t *testing.T) {
 		t.Errorf("NextSessionOpen = %v, want %v", got, want)
 	}
 }
+
+func TestCalendarHasYear(t *testing.T) {
+	c := domain.NSECalendar()
+	for _, y := range []int{2025, 2026} {
+		if !c.HasYear(y) {
+			t.Errorf("the embedded list has no %d holidays", y)
+		}
+	}
+	if c.HasYear(2031) {
+		t.Error("the embedded list claims 2031")
+	}
+	if (&domain.Calendar{}).HasYear(2026) {
+		t.Error("the zero calendar claims 2026")
+	}
+}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +50,31 @@ func TestSessionMasterFollowsTheDays(t *testing.T) {
 	}
 	if sm.at(later.Add(time.Hour)) != sm.at(later) {
 		t.Fatal("one master per day")
+	}
+}
+
+// TestWarnUncoveredYears: serve warns about a year the holiday list does
+// not cover, and about the next one in December.
+func TestWarnUncoveredYears(t *testing.T) {
+	cal := domain.NSECalendar() // 2025 and 2026
+	for _, c := range []struct {
+		from string
+		want string
+	}{
+		{"2026-06-01T10:00:00+05:30", ""},
+		{"2026-12-01T10:00:00+05:30", "year=2027"},
+		{"2027-01-04T10:00:00+05:30", "year=2027"},
+		{"2026-12-31T20:00:00Z", "year=2027"}, // already 2027 in IST
+	} {
+		var buf bytes.Buffer
+		from, err := time.Parse(time.RFC3339, c.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warnUncoveredYears(slog.New(slog.NewTextHandler(&buf, nil)), cal, from)
+		got := buf.String()
+		if c.want == "" && got != "" || c.want != "" && (!strings.Contains(got, c.want) || strings.Count(got, "\n") != 1) {
+			t.Errorf("from %s: logged %q, want one warning with %q", c.from, got, c.want)
+		}
 	}
 }

@@ -193,6 +193,9 @@ func runServe(ctx context.Context, g *globals, cfg serveConfig, log *slog.Logger
 		if err != nil {
 			return configErr(err)
 		}
+		warnUncoveredYears(log, calendar, feed.Start())
+	} else {
+		warnUncoveredYears(log, calendar, time.Now())
 	}
 	overflow := ingest.Drop
 	if cfg.Speed == 0 {
@@ -404,4 +407,22 @@ func loadHolidays(path string) (*domain.Calendar, error) {
 		return nil, fmt.Errorf("--holidays %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// warnUncoveredYears warns when the holiday list has no holidays for the
+// year of from (or, in its last month, the next year): the session check of
+// the risk gate and the simulator would take the exchange's holidays of
+// that year for trading days.
+func warnUncoveredYears(log *slog.Logger, c *domain.Calendar, from time.Time) {
+	from = from.In(domain.IST())
+	years := []int{from.Year()}
+	if from.Month() == time.December {
+		years = append(years, from.Year()+1)
+	}
+	for _, y := range years {
+		if !c.HasYear(y) {
+			log.Warn("the holiday list has no NSE holidays for this year: each of its weekdays counts as a trading day; "+
+				"pass --holidays with a date,name CSV of the exchange's holiday circular", "year", y)
+		}
+	}
 }
