@@ -298,7 +298,7 @@ func (e *Engine) SetMode(ctx context.Context, a Actor, account string, to domain
 		return ControlStatus{}, err
 	}
 	if changed {
-		if err := e.reconcileLocked(ctx, account, a.User); err != nil {
+		if err := e.reconcileAfterModeLocked(ctx, account, a.User); err != nil {
 			return e.statusLocked(account), err
 		}
 	}

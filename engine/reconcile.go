@@ -69,6 +69,9 @@ type reconState struct {
 	// unrecorded holds the accounts whose last check could not be
 	// recorded, and why: blocked until one is.
 	unrecorded map[string]string
+	// checking holds the accounts being checked after a mode change, with
+	// the lock released while their new broker answers: blocked meanwhile.
+	checking map[string]bool
 }
 
 // heldKey names a position as a broker keeps it.
@@ -140,6 +143,10 @@ func (e *Engine) adoptLocked(ev domain.PositionAdopted) {
 // reconGateLocked refuses trading on an account whose view differs from
 // its broker's. e.mu is held.
 func (e *Engine) reconGateLocked(account string) error {
+	if e.rec.checking[account] {
+		return &domain.CommandError{Code: domain.CodeRefused, Rule: ruleReconciliation,
+			Message: fmt.Sprintf("%s is blocked while it is checked against the broker of its new mode", account)}
+	}
 	if why, ok := e.rec.unrecorded[account]; ok {
 		return &domain.CommandError{Code: domain.CodeRefused, Rule: ruleReconciliation,
 			Message: fmt.Sprintf("%s is blocked: its check against the broker could not be recorded (%s); check again", account, why)}
@@ -176,6 +183,9 @@ func (e *Engine) reconStatusLocked(account string) domain.Reconciliation {
 		r.Blocked = true
 		r.Diffs = append(r.Diffs, domain.ReconciliationDiffFound{Account: account, Mode: e.modeLocked(account), Kind: domain.DiffBrokerUnavailable,
 			Message: "the last check could not be recorded: " + why})
+	}
+	if e.rec.checking[account] {
+		r.Blocked = true
 	}
 	return r
 }
@@ -264,7 +274,7 @@ func (e *Engine) RunReconciliation(ctx context.Context, every time.Duration) err
 func (e *Engine) recheck(ctx context.Context, account string, timeout time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine", unlocked: true, quiet: true, timeout: timeout}); err != nil && ctx.Err() == nil {
+	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine", quiet: true, timeout: timeout}); err != nil && ctx.Err() == nil {
 		e.log.Error("reconciliation: the periodic check failed", "account", account, "err", err)
 	}
 }
@@ -277,7 +287,7 @@ func (e *Engine) recheck(ctx context.Context, account string, timeout time.Durat
 func (e *Engine) Reconcile(ctx context.Context, account string) (domain.Reconciliation, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine", unlocked: true})
+	_, err := e.reconCheckLocked(ctx, account, reconOpts{by: "engine"})
 	return e.reconStatusLocked(account), err
 }
 
@@ -292,39 +302,39 @@ func (e *Engine) CheckReconciliation(ctx context.Context, a Actor, account strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: a.User, unlocked: true}); err != nil {
+	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: a.User}); err != nil {
 		return ControlStatus{}, err
 	}
 	return e.statusLocked(account), nil
 }
 
-// reconcileLocked asks the broker, holding e.mu throughout, and records
-// the check. e.mu is held.
-func (e *Engine) reconcileLocked(ctx context.Context, account, by string) error {
+// reconcileAfterModeLocked checks the account against the broker of its
+// new mode and records the check. The account is blocked until then
+// (rec.checking), so e.mu is released while the broker answers. e.mu is
+// held on entry and on return.
+func (e *Engine) reconcileAfterModeLocked(ctx context.Context, account, by string) error {
+	if e.rec.checking == nil {
+		e.rec.checking = map[string]bool{}
+	}
+	e.rec.checking[account] = true
+	defer delete(e.rec.checking, account)
 	_, err := e.reconCheckLocked(ctx, account, reconOpts{by: by})
 	return err
 }
 
 // reconOpts says how a check runs.
 type reconOpts struct {
-	by       string        // who asked
-	unlocked bool          // release e.mu while the broker answers (askBrokerLocked)
-	quiet    bool          // record only an outcome the account's state does not show yet
-	timeout  time.Duration // bound on the broker's answers; 0: ctx's
+	by      string        // who asked
+	quiet   bool          // record only an outcome the account's state does not show yet
+	timeout time.Duration // bound on the broker's answers; 0: ctx's
 }
 
 // reconCheckLocked asks the broker and records the check; recorded is false
 // when a quiet check found what the account's state already shows, or
-// ended with ctx. e.mu is held (and released while the broker answers if
-// o.unlocked).
+// ended with ctx. e.mu is held, and released while the broker answers
+// (askCaughtUpLocked).
 func (e *Engine) reconCheckLocked(ctx context.Context, account string, o reconOpts) (recorded bool, err error) {
-	var mode domain.Mode
-	var v brokerView
-	if o.unlocked {
-		mode, v, err = e.askCaughtUpLocked(ctx, account, o.quiet, o.timeout)
-	} else {
-		mode, v, err = e.askBrokerLocked(ctx, account, false, false, o.timeout)
-	}
+	mode, v, err := e.askCaughtUpLocked(ctx, account, o.quiet, o.timeout)
 	if o.quiet && ctx.Err() != nil {
 		return false, ctx.Err() // stopping: an unanswered question is no difference
 	}
@@ -441,12 +451,12 @@ func askBroker(ctx context.Context, b Broker) (brokerView, error) {
 // polled yet (pollLocked) and asks again. e.mu is held, and released while
 // the broker answers.
 func (e *Engine) askCaughtUpLocked(ctx context.Context, account string, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
-	mode, v, err := e.askBrokerLocked(ctx, account, true, giveUp, timeout)
+	mode, v, err := e.askBrokerLocked(ctx, account, giveUp, timeout)
 	if err != nil {
 		return mode, v, err
 	}
 	if diffs, _ := e.compareLocked(account, mode, v); len(diffs) > 0 && e.pollLocked(ctx, account, mode, timeout) {
-		return e.askBrokerLocked(ctx, account, true, giveUp, timeout)
+		return e.askBrokerLocked(ctx, account, giveUp, timeout)
 	}
 	return mode, v, nil
 }
@@ -511,13 +521,13 @@ const maxUnlockedAsks = 3
 var errAccountBusy = errors.New("engine: the account kept changing while its broker answered")
 
 // askBrokerLocked asks the broker of the account's current mode for its
-// view, bounded by timeout if set. e.mu is held on entry and on return.
-// With unlocked it is released while the broker answers, and the answer
-// is used only if the account's view stamp did not move meanwhile;
-// otherwise the broker is asked again, after maxUnlockedAsks tries holding
-// e.mu, or, with giveUp, not at all (errAccountBusy). Callers re-read any
-// state they read before the call.
-func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
+// view, bounded by timeout if set. e.mu is held on entry and on return,
+// and released while the broker answers; the answer is used only if the
+// account's view stamp did not move meanwhile, otherwise the broker is
+// asked again, after maxUnlockedAsks tries holding e.mu, or, with giveUp,
+// not at all (errAccountBusy). Callers re-read any state they read before
+// the call.
+func (e *Engine) askBrokerLocked(ctx context.Context, account string, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
 	for attempt := 1; ; attempt++ {
 		mode := e.modeLocked(account)
 		b, err := e.brokerLocked(account, mode)
@@ -528,11 +538,11 @@ func (e *Engine) askBrokerLocked(ctx context.Context, account string, unlocked, 
 		if timeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, timeout)
 		}
-		if unlocked && giveUp && attempt > maxUnlockedAsks {
+		if giveUp && attempt > maxUnlockedAsks {
 			cancel()
 			return mode, brokerView{}, errAccountBusy
 		}
-		if !unlocked || attempt > maxUnlockedAsks {
+		if attempt > maxUnlockedAsks {
 			v, err := askBroker(actx, b)
 			cancel()
 			return mode, v, err
@@ -931,6 +941,9 @@ func (e *Engine) adoptableLocked(account, inst string) ([]domain.ReconciliationD
 	}
 	if why, ok := e.rec.unrecorded[account]; ok {
 		return nil, "", conflict("the last check of %s could not be recorded (%s): check again first", account, why)
+	}
+	if e.rec.checking[account] {
+		return nil, "", conflict("%s is being checked against the broker of its new mode: wait for the check", account)
 	}
 	rec := e.rec.accounts[account]
 	if rec == nil || !rec.Checked {

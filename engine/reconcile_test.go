@@ -530,6 +530,56 @@ func TestReconcileOnModeChange(t *testing.T) {
 	}
 }
 
+// TestModeChangeCheckBlocksWithoutTheLock: the check after a switch to
+// live asks the live broker without holding the engine (other accounts'
+// commands go on), and the switched account is blocked until it is
+// recorded.
+func TestModeChangeCheckBlocksWithoutTheLock(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
+	live := newReportingBroker(newFakeBroker())
+	e := engine.New(r.st, r.reg, engine.Config{Now: r.clock.Now, LiveSession: func(string) bool { return true },
+		BrokerFor: func(_ string, mode domain.Mode) (engine.Broker, error) {
+			if mode == domain.Live {
+				return live, nil
+			}
+			return newReportingBroker(r.broker), nil
+		}})
+	if err := e.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, e, trader, engine.CmdStart)
+	block, entered := make(chan struct{}), make(chan struct{})
+	live.set(func(b *reportingBroker) { b.block, b.entered = block, entered })
+	switched := make(chan error, 1)
+	go func() {
+		_, err := e.SetMode(ctx, admin, "paper-asha", domain.Live, "LIVE")
+		switched <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the switch did not ask the live broker")
+	}
+	st := control(t, e, "paper-asha") // fails if the ask holds the engine
+	if st.Mode != domain.Live || !st.Reconciliation.Blocked {
+		close(block)
+		t.Fatalf("while the live broker answers: mode %s, reconciliation %+v; want live and blocked", st.Mode, st.Reconciliation)
+	}
+	if _, err := e.PlaceOrder(ctx, trader, buy(65)); rule(err) != "reconciliation" {
+		close(block)
+		t.Fatalf("an order while the new mode's check is in flight: %v, want refused by reconciliation", err)
+	}
+	close(block)
+	if err := await(t, "the switch", switched); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Control("paper-asha"); st.Reconciliation.Blocked || st.Reconciliation.Mode != domain.Live {
+		t.Fatalf("after the check: %+v", st.Reconciliation)
+	}
+}
+
 // kinds returns the kinds of differences.
 func diffKinds(ds []domain.ReconciliationDiffFound) []string {
 	out := make([]string, len(ds))
