@@ -116,15 +116,14 @@ func (e *Engine) Command(ctx context.Context, a Actor, account string, cmd Contr
 		return ControlStatus{}, err
 	}
 	if cmd == CmdStop {
-		if err := e.cancelOpenLocked(ctx, account, "trading stopped by "+a.User, md); err != nil {
-			return e.statusLocked(account), err
+		err := e.cancelOpenLocked(ctx, account, "trading stopped by "+a.User, md)
+		if err == nil && flatten {
+			err = e.flattenLocked(ctx, account, md)
 		}
-		if flatten {
-			if err := e.flattenLocked(ctx, account, md); err != nil {
-				return e.statusLocked(account), err
-			}
-		}
+		// Answer with the cancels (and flattening) that were queued
+		// through, failed or not.
 		e.settleLocked(ctx, account)
+		return e.statusLocked(account), err
 	}
 	return e.statusLocked(account), nil
 }
@@ -314,11 +313,11 @@ func (e *Engine) Kill(ctx context.Context, a Actor, account, reason string) (Con
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, err := e.killLocked(ctx, account, reason, a.User, false, "")
-	if err != nil {
+	if st.Account == "" { // not tripped (nothing was queued)
 		return st, err
 	}
 	e.settleLocked(ctx, account)
-	return e.statusLocked(account), nil
+	return e.statusLocked(account), err
 }
 
 func (e *Engine) killLocked(ctx context.Context, account, reason, by string, auto bool, rule string) (ControlStatus, error) {

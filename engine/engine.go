@@ -173,9 +173,12 @@ type Engine struct {
 	pollMu     sync.Mutex
 	unrecorded map[brokerKey][]domain.ExecutionReport
 	// queues are the calls waiting for each remote broker (remote.go);
-	// inflight counts their workers.
-	queues   map[brokerKey]*callQueue
-	inflight sync.WaitGroup
+	// workers counts the goroutines making them, drained is closed when
+	// that count falls to zero, and closing (set by Drain) stops new calls.
+	queues  map[brokerKey]*callQueue
+	workers int
+	drained chan struct{}
+	closing bool
 }
 
 type posKey struct{ account, instrument string }

@@ -35,3 +35,17 @@ func Position(e *Engine, account, instrument string) (qty, bookQty int64) {
 func Recheck(e *Engine, account string, timeout time.Duration) {
 	e.recheck(context.Background(), account, timeout)
 }
+
+// PendingCalls is how many calls wait in the queues of the account's
+// remote brokers (not counting those being made).
+func PendingCalls(e *Engine, account string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for k, q := range e.queues {
+		if k.account == account {
+			n += len(q.calls)
+		}
+	}
+	return n
+}

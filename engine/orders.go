@@ -432,12 +432,14 @@ func (e *Engine) route(ctx context.Context, in domain.OrderIntentRecorded, md ev
 func (e *Engine) submit(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
 	in := o.intent
 	stream := domain.OrderStream(in.OrderID)
+	if remote(b) && e.closing {
+		return e.append(ctx, stream, "", md, domain.OrderRejected{OrderID: in.OrderID, Code: "not_sent", Reason: errStopping.Message})
+	}
 	if err := e.append(ctx, stream, "", md, domain.OrderSubmitted{OrderID: in.OrderID, ClientOrderID: in.ClientOrderID, Broker: b.Name()}); err != nil {
 		return err
 	}
 	if remote(b) {
-		e.enqueueLocked(ctx, brokerKey{in.Account, in.Mode}, b, brokerCall{kind: callPlace, o: o, in: in, md: md})
-		return nil
+		return e.enqueueLocked(ctx, brokerKey{in.Account, in.Mode}, b, brokerCall{kind: callPlace, o: o, in: in, md: md})
 	}
 	rep, err := b.Place(ctx, in)
 	unknown, err := e.afterPlaceLocked(ctx, o, b, md, rep, err)
@@ -473,8 +475,7 @@ func (e *Engine) afterPlaceLocked(ctx context.Context, o *order, b Broker, md ev
 // account goes on: the order counts as open). e.mu is held.
 func (e *Engine) resolve(ctx context.Context, o *order, b Broker, md eventstore.Metadata) error {
 	if remote(b) {
-		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callResolve, o: o, in: o.intent, md: md})
-		return nil
+		return e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callResolve, o: o, in: o.intent, md: md})
 	}
 	bo, found, err := b.Lookup(ctx, o.intent.ClientOrderID)
 	return e.afterLookupLocked(ctx, o, md, bo, found, err)
@@ -664,7 +665,10 @@ func (e *Engine) CancelOrder(ctx context.Context, a Actor, orderID string) (Orde
 		return e.resultOf(o), nil
 	}
 	done := make(chan error, 1)
-	e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason, done: done})
+	if err := e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b,
+		brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason, done: done}); err != nil {
+		return OrderResult{}, err
+	}
 	return e.awaitLocked(ctx, o, done)
 }
 
@@ -685,8 +689,7 @@ func (e *Engine) awaitLocked(ctx context.Context, o *order, done chan error) (Or
 // when that is still in flight). e.mu is held.
 func (e *Engine) cancelLocked(ctx context.Context, o *order, b Broker, reason string, md eventstore.Metadata) error {
 	if remote(b) {
-		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason})
-		return nil
+		return e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b, brokerCall{kind: callCancel, o: o, in: o.intent, md: md, reason: reason})
 	}
 	rep, err := b.Cancel(ctx, o.intent.ClientOrderID)
 	return e.afterCancelLocked(ctx, o, rep, err, reason, md)
@@ -739,8 +742,10 @@ func (e *Engine) ModifyOrder(ctx context.Context, a Actor, orderID string, ch do
 	md := eventstore.Metadata{User: a.User, Account: o.intent.Account, Source: "manual"}
 	if remote(b) {
 		done := make(chan error, 1)
-		e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b,
-			brokerCall{kind: callModify, o: o, in: o.intent, md: md, change: ch, mod: ev, done: done})
+		if err := e.enqueueLocked(ctx, brokerKey{o.intent.Account, o.intent.Mode}, b,
+			brokerCall{kind: callModify, o: o, in: o.intent, md: md, change: ch, mod: ev, done: done}); err != nil {
+			return OrderResult{}, err
+		}
 		return e.awaitLocked(ctx, o, done)
 	}
 	rep, err := b.Modify(ctx, o.intent.ClientOrderID, ch)

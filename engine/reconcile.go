@@ -525,10 +525,14 @@ var errAccountBusy = errors.New("engine: the account kept changing while its bro
 // and released while the broker answers; the answer is used only if the
 // account's view stamp did not move meanwhile, otherwise the broker is
 // asked again, after maxUnlockedAsks tries holding e.mu, or, with giveUp,
-// not at all (errAccountBusy). Callers re-read any state they read before
-// the call.
+// not at all (errAccountBusy). Each ask first waits for the calls queued
+// to the account's remote brokers (settleLocked): an order whose placing
+// is in flight would otherwise look missing at the broker, and a placing
+// queued during the ask moves the stamp (OrderSubmitted). Callers re-read
+// any state they read before the call.
 func (e *Engine) askBrokerLocked(ctx context.Context, account string, giveUp bool, timeout time.Duration) (domain.Mode, brokerView, error) {
 	for attempt := 1; ; attempt++ {
+		e.settleLocked(ctx, account)
 		mode := e.modeLocked(account)
 		b, err := e.brokerLocked(account, mode)
 		if err != nil {

@@ -76,9 +76,13 @@ func remote(b Broker) bool {
 }
 
 // enqueueLocked queues a call to the remote broker of k and starts its
-// worker if none runs. The calls outlive ctx's cancellation (an HTTP
-// request may end first) but keep its values. e.mu is held.
-func (e *Engine) enqueueLocked(ctx context.Context, k brokerKey, b Broker, c brokerCall) {
+// worker if none runs; after Drain began it refuses (errStopping). The
+// calls outlive ctx's cancellation (an HTTP request may end first) but
+// keep its values. e.mu is held.
+func (e *Engine) enqueueLocked(ctx context.Context, k brokerKey, b Broker, c brokerCall) error {
+	if e.closing {
+		return errStopping
+	}
 	if e.queues == nil {
 		e.queues = map[brokerKey]*callQueue{}
 	}
@@ -94,19 +98,25 @@ func (e *Engine) enqueueLocked(ctx context.Context, k brokerKey, b Broker, c bro
 	q.calls = append(q.calls, c)
 	if !q.running {
 		q.running = true
-		e.inflight.Add(1)
+		if e.workers == 0 {
+			e.drained = make(chan struct{})
+		}
+		e.workers++
 		go e.drainCalls(context.WithoutCancel(ctx), b, q)
 	}
+	return nil
 }
 
 // drainCalls makes the queued calls of one broker in order, until the
 // queue is empty.
 func (e *Engine) drainCalls(ctx context.Context, b Broker, q *callQueue) {
-	defer e.inflight.Done()
 	for {
 		e.mu.Lock()
 		if len(q.calls) == 0 {
 			q.running = false
+			if e.workers--; e.workers == 0 {
+				close(e.drained)
+			}
 			e.mu.Unlock()
 			return
 		}
@@ -196,19 +206,32 @@ func (e *Engine) settleLocked(ctx context.Context, account string) {
 	}
 }
 
-// Drain waits until the calls queued to remote brokers are made and their
-// answers recorded, or ctx ends. serve drains before it closes the store,
-// so that an order sent at shutdown has its answer in the log.
+// Drain stops the engine sending new orders to remote brokers (they are
+// recorded as rejected, not sent: the server is stopping) and waits until
+// the calls already queued are made and their answers recorded, or ctx
+// ends. serve drains before it closes the store, so that an order sent at
+// shutdown has its answer in the log.
 func (e *Engine) Drain(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { e.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("engine: broker calls still in flight: %w", ctx.Err())
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	for {
+		e.mu.Lock()
+		n, ch := e.workers, e.drained
+		e.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("engine: %d broker queue(s) still in flight: %w", n, ctx.Err())
+		}
 	}
 }
+
+// errStopping refuses a call to a remote broker once Drain has begun.
+var errStopping = &domain.CommandError{Code: domain.CodeUnavailable, Message: "the server is stopping: nothing more is sent to the broker"}
 
 // waitSettled waits, without e.mu, until the placing of o (when one is in
 // flight) is answered or ctx ends; either way the caller reports the

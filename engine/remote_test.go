@@ -13,9 +13,9 @@ import (
 
 // gatedBroker is a remote broker (no OnTick: a live REST broker's shape)
 // whose calls can be held until the test releases them, as a slow broker
-// would hold them.
+// would hold them; it reports its orders and positions as reportingBroker.
 type gatedBroker struct {
-	*fakeBroker
+	*reportingBroker
 	mu      sync.Mutex
 	hold    map[string]bool // "place", "lookup", "cancel", "modify"
 	entered chan string
@@ -23,7 +23,7 @@ type gatedBroker struct {
 }
 
 func newGatedBroker() *gatedBroker {
-	return &gatedBroker{fakeBroker: newFakeBroker(), hold: map[string]bool{}, entered: make(chan string, 8), release: make(chan struct{})}
+	return &gatedBroker{reportingBroker: newReportingBroker(newFakeBroker()), hold: map[string]bool{}, entered: make(chan string, 8), release: make(chan struct{})}
 }
 
 func (g *gatedBroker) holdCalls(calls ...string) {
@@ -316,4 +316,82 @@ func TestRemoteModifyAndCancel(t *testing.T) {
 	if _, err := e.CancelOrder(ctx, admin, res.OrderID); code(err) != domain.CodeConflict {
 		t.Fatalf("cancel a cancelled order: %v, want a conflict", err)
 	}
+}
+
+// TestCheckWaitsForOrdersInFlight: a check against the broker waits for
+// the account's placings in flight: an order the broker is taking is not
+// "missing at the broker" (which would block the account, and an adoption
+// would cancel an order the broker then holds open).
+func TestCheckWaitsForOrdersInFlight(t *testing.T) {
+	_, e, g := remoteRig(t)
+	ctx := context.Background()
+	g.holdCalls("place")
+	pending := placeAsync(e, ctx, ravi(65))
+	g.waitEntered(t, "place")
+	type result struct {
+		rec domain.Reconciliation
+		err error
+	}
+	checked := make(chan result, 1)
+	go func() {
+		rec, err := e.Reconcile(ctx, "live-ravi")
+		checked <- result{rec, err}
+	}()
+	control(t, e, "live-ravi") // the engine is free meanwhile
+	// The check either waits behind the placing (a barrier in the queue)
+	// or, wrongly, asks the broker at once.
+	waitFor(t, "the check to wait for the placing or ask the broker", func() bool {
+		var asks int
+		g.set(func(b *reportingBroker) { asks = b.positionAsks })
+		return engine.PendingCalls(e, "live-ravi") > 0 || asks > 0
+	})
+	select {
+	case res := <-checked:
+		t.Fatalf("the check answered while a placing was in flight: %+v %v", res.rec, res.err)
+	default:
+	}
+	g.release <- struct{}{}
+	if p := await(t, "the order", pending); p.err != nil || p.res.Status != "open" {
+		t.Fatalf("order: %+v %v", p.res, p.err)
+	}
+	res := await(t, "the check", checked)
+	if res.err != nil || res.rec.Blocked || len(res.rec.Diffs) != 0 {
+		t.Fatalf("the check of an account whose order was being placed: %+v %v", res.rec, res.err)
+	}
+}
+
+// TestDrainStopsSending: once serve drains, new orders to a remote broker
+// are recorded as not sent, and cancels are refused, while what was queued
+// before is finished.
+func TestDrainStopsSending(t *testing.T) {
+	r, e, g := remoteRig(t)
+	ctx := context.Background()
+	first, err := e.PlaceOrder(ctx, admin, ravi(65))
+	if err != nil || first.Status != "open" {
+		t.Fatalf("place: %+v %v", first, err)
+	}
+	g.holdCalls("place")
+	pending := placeAsync(e, ctx, ravi(65))
+	g.waitEntered(t, "place")
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := e.Drain(short); err == nil {
+		t.Fatal("Drain returned with a placing in flight")
+	}
+	if res, err := e.PlaceOrder(ctx, admin, ravi(65)); err != nil || res.Status != "rejected" {
+		t.Fatalf("an order while draining: %+v %v, want rejected (not sent)", res, err)
+	}
+	if _, err := e.CancelOrder(ctx, admin, first.OrderID); code(err) != domain.CodeUnavailable {
+		t.Fatalf("a cancel while draining: %v, want unavailable", err)
+	}
+	g.release <- struct{}{}
+	if err := e.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := await(t, "the order in flight", pending)
+	if p.err != nil || p.res.Status != "open" {
+		t.Fatalf("the order in flight when Drain began: %+v %v", p.res, p.err)
+	}
+	r.wantOrderStream(p.res.OrderID, "[OrderIntentRecorded OrderSubmitted OrderAccepted]")
+	g.wantPlaces(t, 2)
 }

@@ -260,10 +260,21 @@ func (b *book) onFill(f Fill) *position {
 		b.note = fmt.Sprintf("fill of leg %q for %s:%s, an instrument this strategy does not trade, ignored", f.Leg, f.Exchange, f.Symbol)
 		return nil
 	}
-	p.fill(f, b.clock.unix)
-	if f.Leg == "" { // closed for the strategy (flattening, square-off): not re-opened
+	if f.Leg == "" {
+		// Closed for the strategy (flattening, square-off): only what it
+		// holds is closed, and what is left becomes its target, so that it
+		// does not re-open it.
+		closing := (p.filled > 0 && f.Side == domain.Sell) || (p.filled < 0 && f.Side == domain.Buy)
+		if !closing {
+			b.note = fmt.Sprintf("a %s of %d %s:%s that closed positions was not this strategy's to close, ignored", f.Side, f.Quantity, f.Exchange, f.Symbol)
+			return p
+		}
+		f.Quantity = min(f.Quantity, abs(p.filled))
+		p.fill(f, b.clock.unix)
 		p.target, p.refusal = p.filled, f.Reason
+		return p
 	}
+	p.fill(f, b.clock.unix)
 	return p
 }
 

@@ -70,6 +70,15 @@ func TestMACrossoverClosedForIt(t *testing.T) {
 	if got := run(s, env, priceTicks(at(9, 16, 10), death...)); len(got) != 0 {
 		t.Fatalf("a death cross with a flat position and death_cross flat sent\n%s", dump(got))
 	}
+	// A closing fill of a position this instance does not hold (an earlier
+	// instance's, say) changes nothing: no short appears.
+	closed.At = at(9, 16, 20)
+	if got := run(s, env, []step{onFill(closed)}); len(got) != 0 {
+		t.Fatalf("a flat strategy told of a closing sell sent\n%s", dump(got))
+	}
+	if p := s.State().(MACrossoverState).Positions; len(p) > 0 && (p[0].Filled != 0 || p[0].Target != 0) {
+		t.Fatalf("a flat strategy after a closing sell it did not hold: %+v", p[0])
+	}
 }
 
 func TestMACrossoverDeathCross(t *testing.T) {
