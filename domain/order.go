@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // Stable event type names of the order family.
 const (
 	TypeOrderIntentRecorded  = "OrderIntentRecorded"
@@ -149,6 +151,10 @@ type OrderFilled struct {
 	Price     Price  `json:"price"`
 	FilledQty int64  `json:"filled_qty"`
 	Charges   Price  `json:"charges,omitempty"`
+	// At is the execution's time as the broker reports it (exchange time;
+	// event time for the paper broker); zero when the broker gave none.
+	// Strategies get it as Fill.At, live and on replay alike.
+	At time.Time `json:"at,omitzero"`
 }
 
 // EventType implements Event.

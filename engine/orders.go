@@ -146,7 +146,7 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		if o.filled == 0 {
 			o.status = orderRejected
 		}
-		e.noteOrderLocked(o, 0, 0, at, "rejected: "+ev.Reason)
+		e.noteOrderLocked(o, 0, 0, time.Time{}, "rejected: "+ev.Reason)
 	case domain.OrderFilled:
 		if o.trades[ev.TradeID] {
 			return
@@ -163,7 +163,7 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		switch o.intent.Strategy {
 		case "":
 		case "flatten", "broker":
-			e.closeStrategyBooksLocked(pk, q, ev.Price, at, o.intent.Strategy)
+			e.closeStrategyBooksLocked(pk, q, ev.Price, ev.At, o.intent.Strategy)
 		default:
 			sk := stratKey{pk.account, o.intent.Strategy, pk.instrument}
 			sb := e.stratBooks[sk]
@@ -178,12 +178,12 @@ func (e *Engine) foldOrder(de domain.Event, at time.Time) {
 		} else if o.status != orderCancelled {
 			o.status = orderPartial
 		}
-		e.noteOrderLocked(o, ev.Quantity, ev.Price, at, "")
+		e.noteOrderLocked(o, ev.Quantity, ev.Price, ev.At, "")
 	case domain.OrderCancelled:
 		if o.status != orderFilled {
 			o.status = orderCancelled
 		}
-		e.noteOrderLocked(o, 0, 0, at, "cancelled: "+ev.Reason)
+		e.noteOrderLocked(o, 0, 0, time.Time{}, "cancelled: "+ev.Reason)
 	case domain.OrderModified:
 		if ev.Quantity > 0 {
 			o.intent.Quantity = ev.Quantity
@@ -544,7 +544,7 @@ func (e *Engine) record(ctx context.Context, r domain.ExecutionReport, md events
 			return nil
 		}
 		ev = domain.OrderFilled{OrderID: id, TradeID: r.TradeID, Quantity: r.Quantity, Price: r.Price,
-			FilledQty: max(r.FilledQty, o.filled+r.Quantity), Charges: r.Charges}
+			FilledQty: max(r.FilledQty, o.filled+r.Quantity), Charges: r.Charges, At: r.At}
 	case domain.ReportCancelled:
 		if !o.open() {
 			return nil

@@ -302,7 +302,7 @@ func (e *Engine) CheckReconciliation(ctx context.Context, a Actor, account strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: a.User}); err != nil {
+	if _, err := e.reconCheckLocked(ctx, account, reconOpts{by: a.User, giveUp: true}); err != nil {
 		return ControlStatus{}, err
 	}
 	return e.statusLocked(account), nil
@@ -325,7 +325,8 @@ func (e *Engine) reconcileAfterModeLocked(ctx context.Context, account, by strin
 // reconOpts says how a check runs.
 type reconOpts struct {
 	by      string        // who asked
-	quiet   bool          // record only an outcome the account's state does not show yet
+	quiet   bool          // record only an outcome the account's state does not show yet; gives up as giveUp
+	giveUp  bool          // an account that keeps changing is not asked under the lock (errAccountBusy)
 	timeout time.Duration // bound on the broker's answers; 0: ctx's
 }
 
@@ -334,13 +335,17 @@ type reconOpts struct {
 // ended with ctx. e.mu is held, and released while the broker answers
 // (askCaughtUpLocked).
 func (e *Engine) reconCheckLocked(ctx context.Context, account string, o reconOpts) (recorded bool, err error) {
-	mode, v, err := e.askCaughtUpLocked(ctx, account, o.quiet, o.timeout)
+	mode, v, err := e.askCaughtUpLocked(ctx, account, o.quiet || o.giveUp, o.timeout)
 	if o.quiet && ctx.Err() != nil {
 		return false, ctx.Err() // stopping: an unanswered question is no difference
 	}
-	if errors.Is(err, errAccountBusy) { // only a quiet (periodic) check gives up
-		e.log.Info("reconciliation: the account kept trading while its broker answered; checking at the next interval", "account", account)
-		return false, nil
+	if errors.Is(err, errAccountBusy) { // nothing recorded: the account's state stands
+		if o.quiet {
+			e.log.Info("reconciliation: the account kept trading while its broker answered; checking at the next interval", "account", account)
+			return false, nil
+		}
+		return false, &domain.CommandError{Code: domain.CodeConflict,
+			Message: fmt.Sprintf("%s changed during each of %d asks of its broker (it is trading): check again", account, maxUnlockedAsks)}
 	}
 	snap := domain.BrokerSnapshotObserved{Account: account, Mode: mode, Broker: v.name, By: o.by, At: e.cfg.Now(),
 		Orders: []domain.BrokerOrder{}, Positions: []domain.BrokerPosition{}}
@@ -511,13 +516,13 @@ func (e *Engine) stampLocked(account string) viewStamp {
 }
 
 // maxUnlockedAsks is how many times a check asks the broker without e.mu
-// before it asks holding it (the account kept trading meanwhile), or, for
-// a periodic check, gives up until the next one (errAccountBusy).
+// before it gives up (errAccountBusy: a periodic check, an admin's check
+// or adoption) or asks holding it (the checks at start, where nothing
+// trades yet, and after a mode change, where the account is blocked).
 const maxUnlockedAsks = 3
 
-// errAccountBusy: the account's view moved during every ask of a periodic
-// check; the next check tries again rather than hold the engine's lock
-// while a broker answers.
+// errAccountBusy: the account's view moved during every ask; the check
+// gives up rather than hold the engine's lock while a broker answers.
 var errAccountBusy = errors.New("engine: the account kept changing while its broker answered")
 
 // askBrokerLocked asks the broker of the account's current mode for its
@@ -826,7 +831,7 @@ func (e *Engine) AdoptPosition(ctx context.Context, a Actor, r AdoptRequest) (Co
 	if _, _, err := e.adoptableLocked(r.Account, inst); err != nil {
 		return ControlStatus{}, err
 	}
-	asked, v, err := e.askCaughtUpLocked(ctx, r.Account, false, 0)
+	asked, v, err := e.askCaughtUpLocked(ctx, r.Account, true, 0)
 	// e.mu was released while the broker answered: decide on the state now.
 	stored, mode, verr := e.adoptableLocked(r.Account, inst)
 	if verr != nil {

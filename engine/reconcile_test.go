@@ -1019,7 +1019,8 @@ func TestReconcilePolledBroker(t *testing.T) {
 // TestPeriodicCheckOfABusyAccountWaits: when the account trades during
 // every ask of a periodic check, the check gives up until the next
 // interval instead of asking the broker while holding the engine (which
-// would stall every account's ticks for as long as the broker takes).
+// would stall every account's ticks for as long as the broker takes); an
+// admin's check gives up too, answering "check again".
 func TestPeriodicCheckOfABusyAccountWaits(t *testing.T) {
 	ctx := context.Background()
 	r, rb, e := reconciledRig(t)
@@ -1044,6 +1045,16 @@ func TestPeriodicCheckOfABusyAccountWaits(t *testing.T) {
 	rb.set(func(b *reportingBroker) {
 		if held != 0 || b.positionAsks != 3 {
 			t.Fatalf("%d asks, %d of them holding the engine; want 3 asks, none holding it", b.positionAsks, held)
+		}
+		b.positionAsks = 0
+	})
+	// An admin's check of the busy account answers "check again".
+	if _, err := e.CheckReconciliation(ctx, admin, "paper-asha"); code(err) != domain.CodeConflict {
+		t.Fatalf("an admin's check of an account trading through every ask: %v, want a conflict", err)
+	}
+	rb.set(func(b *reportingBroker) {
+		if held != 0 || b.positionAsks != 3 {
+			t.Fatalf("the admin's check: %d asks, %d of them holding the engine; want 3 asks, none holding it", b.positionAsks, held)
 		}
 		b.onAsk = nil
 	})

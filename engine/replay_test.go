@@ -369,3 +369,36 @@ func TestStrategyBookClosedByKillFlatten(t *testing.T) {
 		t.Fatalf("the strategy after a restart: %s\nwant %s", got, want)
 	}
 }
+
+// TestStrategyRunsOnEventTime: a strategy's clock is the ticks' time, never
+// the wall clock the store stamps events with: a replayed or simulated day
+// recorded long after it happened trades as it did (fills carry the
+// execution's time). Before, the first fill moved the strategy to the wall
+// clock's day, out of session and onto the next month's contract.
+func TestStrategyRunsOnEventTime(t *testing.T) {
+	master, fut, ticks := niftyWalk(t, 1200)
+	run := func(wallAhead time.Duration) ([]string, string) {
+		r := newRig(t)
+		r.clock.Advance(wallAhead)
+		re := r.startStrategyEngine(master)
+		defer re.stop(t)
+		startMA(t, re.e)
+		r.feed(re.e, ticks)
+		b, err := json.Marshal(re.e.Strategies(nil)[0].State)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.trail(), string(b)
+	}
+	sameDay, sameState := run(0)
+	later, laterState := run(20 * 24 * time.Hour) // recorded 20 days on: past the contract's expiry
+	if n := len(sameDay); n < 10 {
+		t.Fatalf("the walk raised too few signals (%d events)", n)
+	}
+	if !strings.Contains(laterState, `"symbol":"`+fut.Symbol+`"`) {
+		t.Fatalf("with the wall clock 20 days on the strategy trades %s", laterState)
+	}
+	if strings.Join(later, "\n") != strings.Join(sameDay, "\n") || laterState != sameState {
+		t.Fatalf("with the wall clock 20 days on: %d events, state\n%s\nwant %d events, state\n%s", len(later), laterState, len(sameDay), sameState)
+	}
+}
