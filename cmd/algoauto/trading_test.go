@@ -250,6 +250,9 @@ func TestServeStrategy(t *testing.T) {
 		PnL      struct {
 			Realized float64 `json:"realized"`
 		} `json:"pnl"`
+		State struct {
+			Symbol string `json:"symbol"`
+		} `json:"state"`
 	}
 	waitFor(t, time.Minute, "the strategy's realised P&L to match the fills", func() bool {
 		code, b := call("GET", "/api/v1/autonomous/strategies", nil)
@@ -261,6 +264,11 @@ func TestServeStrategy(t *testing.T) {
 		}
 		return len(running) == 1 && int64(running[0].PnL.Realized*100+sign(running[0].PnL.Realized)*0.5) == fromFills
 	})
+	// The strategy still trades the simulated day's contract: its clock is
+	// the ticks', not the wall clock the store stamps its fills with.
+	if got, want := running[0].State.Symbol, fills.Trades[0].Symbol; got != want {
+		t.Fatalf("the strategy trades %s after its fills in %s: its clock left the simulated day", got, want)
+	}
 	// The signals read model shows the strategy's signals, accepted.
 	code, b := call("GET", "/api/v1/signals?account=paper-admin&status=ACCEPTED", nil)
 	if code != http.StatusOK || !strings.Contains(string(b), `"strategy":"ma-crossover"`) {
