@@ -65,6 +65,10 @@ type Trade struct {
 	Charges    domain.Price   `json:"charges"` // as Order.Charges, this fill's share
 	Position   uint64         `json:"position"`
 	RecordedAt time.Time      `json:"recorded_at"`
+	// FilledAt is the execution's time as the broker reported it
+	// (OrderFilled.At: exchange time, event time for the paper broker);
+	// zero when it gave none.
+	FilledAt time.Time `json:"filled_at,omitzero"`
 }
 
 type ordersState struct {
@@ -91,8 +95,8 @@ func (*Orders) Name() string { return "orders" }
 
 // Version implements Projection.
 // 2: charges computed by the schedule when the broker reports none, as in
-// positions; 3: OrderModified.
-func (*Orders) Version() int { return 3 }
+// positions; 3: OrderModified; 4: trades' filled_at (OrderFilled.At).
+func (*Orders) Version() int { return 4 }
 
 var orderTypes = []string{domain.TypeOrderIntentRecorded, domain.TypeOrderSubmitted, domain.TypeOrderAccepted,
 	domain.TypeOrderRejected, domain.TypeOrderFilled, domain.TypeOrderCancelled, domain.TypeSubmitOutcomeUnknown,
@@ -213,7 +217,7 @@ func (o *Orders) apply(de domain.Event, ev *eventstore.RecordedEvent) {
 		}
 		o.st.Trades = append(o.st.Trades, Trade{TradeID: e.TradeID, OrderID: e.OrderID, Account: ord.Account, Mode: ord.Mode,
 			Strategy: ord.Strategy, Exchange: ord.Exchange, Symbol: ord.Symbol, Side: ord.Side, Product: ord.Product,
-			Quantity: e.Quantity, Price: e.Price, Charges: charges, Position: pos, RecordedAt: at})
+			Quantity: e.Quantity, Price: e.Price, Charges: charges, Position: pos, RecordedAt: at, FilledAt: e.At})
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/algoauto/algoauto/domain"
 )
 
 // TestServePaperTrading: serve with the simulated feed; an admin starts
@@ -128,11 +130,12 @@ func TestServeStrategy(t *testing.T) {
 		t.Fatalf("start: %d %s", code, b)
 	}
 	type trade struct {
-		OrderID  string  `json:"order_id"`
-		Side     string  `json:"side"`
-		Quantity int64   `json:"quantity"`
-		Price    float64 `json:"price"`
-		Symbol   string  `json:"symbol"`
+		OrderID  string    `json:"order_id"`
+		Side     string    `json:"side"`
+		Quantity int64     `json:"quantity"`
+		Price    float64   `json:"price"`
+		Symbol   string    `json:"symbol"`
+		FilledAt time.Time `json:"filled_at"`
 	}
 	var trades []trade
 	deadline := time.Now().Add(3 * time.Minute)
@@ -268,6 +271,11 @@ func TestServeStrategy(t *testing.T) {
 	// the ticks', not the wall clock the store stamps its fills with.
 	if got, want := running[0].State.Symbol, fills.Trades[0].Symbol; got != want {
 		t.Fatalf("the strategy trades %s after its fills in %s: its clock left the simulated day", got, want)
+	}
+	for _, f := range fills.Trades { // filled at the simulated time, not when recorded
+		if d := f.FilledAt.In(domain.IST()).Format(time.DateOnly); d != "2026-11-20" {
+			t.Fatalf("fill %+v: filled_at on %s, want the simulated day 2026-11-20", f, d)
+		}
 	}
 	// The signals read model shows the strategy's signals, accepted.
 	code, b := call("GET", "/api/v1/signals?account=paper-admin&status=ACCEPTED", nil)
