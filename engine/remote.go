@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/algoauto/algoauto/domain"
 	"github.com/algoauto/algoauto/eventstore"
@@ -140,7 +141,7 @@ func (e *Engine) drainCalls(ctx context.Context, b Broker, q *callQueue) {
 func (e *Engine) perform(ctx context.Context, b Broker, c brokerCall) error {
 	switch c.kind {
 	case callPlace:
-		rep, perr := b.Place(ctx, c.in)
+		rep, perr := guard(e, b, "place", func() (domain.ExecutionReport, error) { return b.Place(ctx, c.in) })
 		e.mu.Lock()
 		unknown, err := e.afterPlaceLocked(ctx, c.o, b, c.md, rep, perr)
 		e.mu.Unlock()
@@ -149,7 +150,11 @@ func (e *Engine) perform(ctx context.Context, b Broker, c brokerCall) error {
 		}
 		fallthrough
 	case callResolve:
-		bo, found, lerr := b.Lookup(ctx, c.in.ClientOrderID)
+		l, lerr := guard(e, b, "lookup", func() (lookedUp, error) {
+			bo, found, err := b.Lookup(ctx, c.in.ClientOrderID)
+			return lookedUp{bo: bo, found: found}, err
+		})
+		bo, found := l.bo, l.found
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		return e.afterLookupLocked(ctx, c.o, c.md, bo, found, lerr)
@@ -163,12 +168,12 @@ func (e *Engine) perform(ctx context.Context, b Broker, c brokerCall) error {
 			}
 			return &domain.CommandError{Code: domain.CodeConflict, Message: fmt.Sprintf("order %s is %s", c.in.OrderID, status)}
 		}
-		rep, cerr := b.Cancel(ctx, c.in.ClientOrderID)
+		rep, cerr := guard(e, b, "cancel", func() (domain.ExecutionReport, error) { return b.Cancel(ctx, c.in.ClientOrderID) })
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		return e.afterCancelLocked(ctx, c.o, rep, cerr, c.reason, c.md)
 	case callModify:
-		rep, merr := b.Modify(ctx, c.in.ClientOrderID, c.change)
+		rep, merr := guard(e, b, "modify", func() (domain.ExecutionReport, error) { return b.Modify(ctx, c.in.ClientOrderID, c.change) })
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		return e.afterModifyLocked(ctx, c.o, rep, merr, c.mod, c.md)
@@ -176,6 +181,21 @@ func (e *Engine) perform(ctx context.Context, b Broker, c brokerCall) error {
 		return nil
 	}
 	return fmt.Errorf("engine: unknown broker call %d", c.kind)
+}
+
+// guard makes one broker call, turning a panic in the adapter into an
+// error: for a placing an unknown outcome, looked up by client order id
+// like a timeout, and the engine and the queue go on.
+func guard[T any](e *Engine, b Broker, call string, f func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("the broker adapter panicked; the call's outcome is unknown", "broker", b.Name(), "call", call,
+				"panic", p, "stack", string(debug.Stack()))
+			var zero T
+			v, err = zero, fmt.Errorf("engine: the broker adapter panicked in %s: %v", call, p)
+		}
+	}()
+	return f()
 }
 
 // settleLocked waits, without e.mu, until the calls queued so far to the

@@ -46,6 +46,13 @@ func (g *gatedBroker) gate(call string) {
 
 func (g *gatedBroker) Place(ctx context.Context, o domain.OrderIntentRecorded) (domain.ExecutionReport, error) {
 	g.gate("place")
+	g.mu.Lock()
+	panics := g.hold["panic"]
+	delete(g.hold, "panic")
+	g.mu.Unlock()
+	if panics {
+		panic("adapter bug")
+	}
 	return g.fakeBroker.Place(ctx, o)
 }
 
@@ -394,4 +401,24 @@ func TestDrainStopsSending(t *testing.T) {
 	}
 	r.wantOrderStream(p.res.OrderID, "[OrderIntentRecorded OrderSubmitted OrderAccepted]")
 	g.wantPlaces(t, 2)
+}
+
+// TestBrokerPanicIsAnUnknownOutcome: an adapter that panics while placing
+// does not take the engine down: the outcome is unknown, the order is
+// looked up (here: not at the broker, so rejected), and the next order
+// goes through the same queue.
+func TestBrokerPanicIsAnUnknownOutcome(t *testing.T) {
+	r, e, g := remoteRig(t)
+	ctx := context.Background()
+	g.holdCalls("panic")
+	res, err := e.PlaceOrder(ctx, admin, ravi(65))
+	if err != nil || res.Status != "rejected" {
+		t.Fatalf("an order whose placing panicked: %+v %v, want rejected after the lookup", res, err)
+	}
+	r.wantOrderStream(res.OrderID, "[OrderIntentRecorded OrderSubmitted SubmitOutcomeUnknown OrderRejected]")
+	next, err := e.PlaceOrder(ctx, admin, ravi(65))
+	if err != nil || next.Status != "open" {
+		t.Fatalf("the next order: %+v %v", next, err)
+	}
+	g.wantPlaces(t, 1)
 }
