@@ -57,22 +57,8 @@ func BenchmarkEngineTicks(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var e *Engine
-		e = New(st, codec.NewRegistry(), Config{Strategies: reg, StrategyEnv: MasterEnv{master},
-			Now:        func() time.Time { return e.EventTime() },
-			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
-			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
-				return paper.New(paper.Config{Account: account, Now: e.EventTime})
-			}})
 		ctx := context.Background()
-		actor := Actor{User: "bench", Admin: true, Trader: true}
-		params, _ := json.Marshal(map[string]any{"symbol": "NIFTY26NOVFUT", "fast": 5, "slow": 20})
-		if _, err := e.EnableStrategy(ctx, actor, "paper-bench", "ma-crossover", params); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := e.Command(ctx, actor, "paper-bench", CmdStart, "bench", false); err != nil {
-			b.Fatal(err)
-		}
+		e := benchEngine(b, st, codec.NewRegistry(), reg, master)
 		head, err := st.Head(ctx) // the ticks come after the strategy was enabled
 		if err != nil {
 			b.Fatal(err)
@@ -175,21 +161,7 @@ func BenchmarkEngineRecorded(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var e *Engine
-		e = New(out, reg, Config{Strategies: strategies, StrategyEnv: MasterEnv{master},
-			Now:        func() time.Time { return e.EventTime() },
-			Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
-			BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
-				return paper.New(paper.Config{Account: account, Now: e.EventTime})
-			}})
-		actor := Actor{User: "bench", Admin: true, Trader: true}
-		params, _ := json.Marshal(map[string]any{"symbol": "NIFTY26NOVFUT", "fast": 5, "slow": 20})
-		if _, err := e.EnableStrategy(ctx, actor, "paper-bench", "ma-crossover", params); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := e.Command(ctx, actor, "paper-bench", CmdStart, "bench", false); err != nil {
-			b.Fatal(err)
-		}
+		e := benchEngine(b, out, reg, strategies, master)
 		b.StartTimer()
 		start := time.Now()
 		n := 0
@@ -234,4 +206,28 @@ func BenchmarkEngineRecorded(b *testing.B) {
 		out.Close()
 		b.StartTimer()
 	}
+}
+
+// benchEngine is an engine over st with paper brokers on event time and
+// ma-crossover (5/20 on ticks of NIFTY26NOVFUT) enabled and trading on
+// paper-bench, as both benchmarks run it.
+func benchEngine(b *testing.B, st Store, reg *codec.Registry, strategies *strategy.Registry, master *instruments.Master) *Engine {
+	b.Helper()
+	var e *Engine
+	e = New(st, reg, Config{Strategies: strategies, StrategyEnv: MasterEnv{master},
+		Now:        func() time.Time { return e.EventTime() },
+		Instrument: func(ex, sym string) (domain.Instrument, bool) { return master.Lookup(ex + ":" + sym) },
+		BrokerFor: func(account string, _ domain.Mode) (Broker, error) {
+			return paper.New(paper.Config{Account: account, Now: e.EventTime})
+		}})
+	ctx := context.Background()
+	actor := Actor{User: "bench", Admin: true, Trader: true}
+	params, _ := json.Marshal(map[string]any{"symbol": "NIFTY26NOVFUT", "fast": 5, "slow": 20})
+	if _, err := e.EnableStrategy(ctx, actor, "paper-bench", "ma-crossover", params); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.Command(ctx, actor, "paper-bench", CmdStart, "bench", false); err != nil {
+		b.Fatal(err)
+	}
+	return e
 }

@@ -23,15 +23,21 @@ type Poller interface {
 // called without the engine's lock: a slow broker delays only its own
 // reports. A failed poll is logged and tried again at the next interval.
 func (e *Engine) RunPolling(ctx context.Context, every time.Duration) error {
+	repeat(ctx, every, e.PollBrokers)
+	return nil
+}
+
+// repeat calls fn every interval until ctx ends.
+func repeat(ctx context.Context, every time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
-		e.PollBrokers(ctx)
+		fn(ctx)
 	}
 }
 

@@ -253,21 +253,15 @@ func (e *Engine) RunReconciliation(ctx context.Context, every time.Duration) err
 		return fmt.Errorf("engine: the reconciliation interval must be positive, got %v", every)
 	}
 	timeout := min(max(every, 5*time.Second), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	repeat(ctx, every, func(ctx context.Context) {
 		for _, a := range e.reconAccounts() {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			e.recheck(ctx, a, timeout)
 		}
-	}
+	})
+	return nil
 }
 
 // recheck is one periodic check of an account (see RunReconciliation).

@@ -131,14 +131,21 @@ func (r *rig) engineWith(b engine.Broker) *engine.Engine {
 	return e
 }
 
-// reconciledRig is a rig with a quote, an engine over a reporting broker,
-// paper-asha trading and a check done (agreeing).
-func reconciledRig(t *testing.T) (*rig, *reportingBroker, *engine.Engine) {
+// reportingRig is a rig with a NIFTY26DECFUT quote and an engine over a
+// reporting broker.
+func reportingRig(t *testing.T) (*rig, *reportingBroker, *engine.Engine) {
 	t.Helper()
 	r := newRig(t)
 	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
 	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	return r, rb, r.engineWith(rb)
+}
+
+// reconciledRig is reportingRig with paper-asha trading and a check done
+// (agreeing).
+func reconciledRig(t *testing.T) (*rig, *reportingBroker, *engine.Engine) {
+	t.Helper()
+	r, rb, e := reportingRig(t)
 	mustCmd(t, e, trader, engine.CmdStart)
 	if err := e.ReconcileAll(context.Background()); err != nil {
 		t.Fatal(err)
@@ -162,10 +169,7 @@ const niftyFut = "NFO:NIFTY26DECFUT"
 // the engine's own, also after a restart, with no new difference.
 func TestReconcileUnknownPosition(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	r, rb, e := reportingRig(t)
 	mustCmd(t, e, trader, engine.CmdStart)
 	rb.set(func(b *reportingBroker) {
 		b.extra = []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Product: domain.NRML,
@@ -276,10 +280,7 @@ func TestReconcileUnknownPosition(t *testing.T) {
 // log) until a later check succeeds.
 func TestReconcileBrokerUnavailable(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	r, rb, e := reportingRig(t)
 	mustCmd(t, e, trader, engine.CmdStart)
 	rb.set(func(b *reportingBroker) { b.down = errors.New("positions: 503 service unavailable") })
 	rec, err := e.Reconcile(ctx, "paper-asha")
@@ -330,10 +331,7 @@ func TestReconcileBrokerUnavailable(t *testing.T) {
 // order the broker lost is closed by adoption.
 func TestReconcileOrders(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	r, rb, e := reportingRig(t)
 	mustCmd(t, e, trader, engine.CmdStart)
 	res, err := e.PlaceOrder(ctx, trader, buy(65))
 	if err != nil {
@@ -612,10 +610,7 @@ func (r *rig) lastEvent(stream string) domain.Event {
 // Holdings call is an unavailable broker, not an account with no holdings.
 func TestReconcileHoldings(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	r, rb, e := reportingRig(t)
 	mustCmd(t, e, trader, engine.CmdStart)
 	const infy = "NSE:INFY"
 	holding := func(q int64) []domain.BrokerHolding {
@@ -718,10 +713,7 @@ func TestReconcileHoldings(t *testing.T) {
 // without an average price cannot be valued, so it is not adopted.
 func TestReconcileAdoptNeedsAnAveragePrice(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	_, rb, e := reportingRig(t)
 	rb.set(func(b *reportingBroker) {
 		b.extra = []domain.BrokerPosition{{Account: "paper-asha", Exchange: "NFO", Symbol: "NIFTY26DECFUT", Product: domain.NRML, Quantity: -65}}
 	})
@@ -820,10 +812,7 @@ func TestRunReconciliation(t *testing.T) {
 // change.
 func TestReconcileReleasesTheLock(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.tick("NIFTY26DECFUT", domain.Rupees(24000))
-	rb := newReportingBroker(r.broker)
-	e := r.engineWith(rb)
+	_, rb, e := reportingRig(t)
 	if err := e.ReconcileAll(ctx); err != nil {
 		t.Fatal(err)
 	}

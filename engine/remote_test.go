@@ -173,6 +173,17 @@ func control(t *testing.T, e *engine.Engine, account string) engine.ControlStatu
 	panic("unreachable")
 }
 
+// placeHeld places an order whose placing the broker then sits on, and
+// returns once the broker is inside that call; the order's result comes on
+// the channel when the test releases it.
+func (g *gatedBroker) placeHeld(t *testing.T, e *engine.Engine, req engine.OrderRequest) chan placed {
+	t.Helper()
+	g.holdCalls("place")
+	pending := placeAsync(e, context.Background(), req)
+	g.waitEntered(t, "place")
+	return pending
+}
+
 func await[T any](t *testing.T, what string, ch chan T) T {
 	t.Helper()
 	select {
@@ -191,9 +202,7 @@ func await[T any](t *testing.T, what string, ch chan T) T {
 func TestRemoteBrokerCallsDoNotHoldTheEngine(t *testing.T) {
 	r, e, g := remoteRig(t)
 	ctx := context.Background()
-	g.holdCalls("place")
-	pending := placeAsync(e, ctx, ravi(65))
-	g.waitEntered(t, "place")
+	pending := g.placeHeld(t, e, ravi(65))
 
 	// The broker holds the call; the engine does not wait for it.
 	if st := control(t, e, "live-ravi"); st.OpenOrders != 1 {
@@ -230,9 +239,7 @@ func TestRemoteBrokerCallsDoNotHoldTheEngine(t *testing.T) {
 func TestKillWhileAnOrderIsInFlight(t *testing.T) {
 	r, e, g := remoteRig(t)
 	ctx := context.Background()
-	g.holdCalls("place")
-	pending := placeAsync(e, ctx, ravi(65))
-	g.waitEntered(t, "place")
+	pending := g.placeHeld(t, e, ravi(65))
 	killed := make(chan engine.ControlStatus, 1)
 	go func() {
 		st, err := e.Kill(ctx, admin, "live-ravi", "panic button")
@@ -332,9 +339,7 @@ func TestRemoteModifyAndCancel(t *testing.T) {
 func TestCheckWaitsForOrdersInFlight(t *testing.T) {
 	_, e, g := remoteRig(t)
 	ctx := context.Background()
-	g.holdCalls("place")
-	pending := placeAsync(e, ctx, ravi(65))
-	g.waitEntered(t, "place")
+	pending := g.placeHeld(t, e, ravi(65))
 	type result struct {
 		rec domain.Reconciliation
 		err error
@@ -377,9 +382,7 @@ func TestDrainStopsSending(t *testing.T) {
 	if err != nil || first.Status != "open" {
 		t.Fatalf("place: %+v %v", first, err)
 	}
-	g.holdCalls("place")
-	pending := placeAsync(e, ctx, ravi(65))
-	g.waitEntered(t, "place")
+	pending := g.placeHeld(t, e, ravi(65))
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	if err := e.Drain(short); err == nil {

@@ -350,10 +350,7 @@ func (p *PnL) fill(e *domain.OrderFilled, at time.Time) {
 	}
 	b := p.st.Books[o.Book]
 	t := p.st.Books[totalKey(b.Account, b.Mode)]
-	m := unixMinute(at)
-	p.st.LastMinute = max(p.st.LastMinute, m)
-	p.roll(b, m)
-	p.roll(t, m)
+	p.rollTo(at, b, t)
 
 	pk := o.Inst + "\x1f" + string(o.Product)
 	pos := b.Positions[pk]
@@ -407,10 +404,7 @@ func (p *PnL) adopt(e *domain.PositionAdopted, at time.Time) {
 		return
 	}
 	key, b, t := p.strategyBook(e.Account, e.Mode, "")
-	m := unixMinute(at)
-	p.st.LastMinute = max(p.st.LastMinute, m)
-	p.roll(b, m)
-	p.roll(t, m)
+	p.rollTo(at, b, t)
 	pk := e.Instrument + "\x1f" + string(e.Product)
 	pos := b.Positions[pk]
 	if pos == nil {
@@ -474,6 +468,15 @@ func (p *PnL) unrealized(b *pnlBook) domain.Price {
 		}
 	}
 	return u
+}
+
+// rollTo moves the projection's clock and the books' to at's minute (roll).
+func (p *PnL) rollTo(at time.Time, books ...*pnlBook) {
+	m := unixMinute(at)
+	p.st.LastMinute = max(p.st.LastMinute, m)
+	for _, b := range books {
+		p.roll(b, m)
+	}
 }
 
 // roll moves book b's clock to minute m (never back): the point of the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/algoauto/algoauto/domain"
+	"github.com/algoauto/algoauto/eventstore"
 	"github.com/algoauto/algoauto/projections"
 )
 
@@ -243,21 +244,15 @@ func TestPnLDeterminismAndSnapshot(t *testing.T) {
 		t.Fatalf("hashes differ: %s %s %s", h1, h2, h3)
 	}
 	for cut := 1; cut < len(b.evs); cut++ {
-		first := projections.NewPnL(reg, projections.PnLConfig{})
-		first.Apply(b.evs[:cut], b.evs[cut-1].Position)
-		st, _, err := first.MarshalState()
-		if err != nil {
-			t.Fatal(err)
-		}
-		restored := projections.NewPnL(reg, projections.PnLConfig{})
-		if err := restored.UnmarshalState(st); err != nil {
-			t.Fatal(err)
-		}
-		restored.Apply(b.evs[cut:], last)
+		restored := pnlRestoredAt(t, b.evs, cut, last)
 		if h, _ := projections.Hash(restored); h != h1 {
 			t.Fatalf("restored at %d then continued: hash %s, straight fold %s", cut, h, h1)
 		}
 		if cut == len(b.evs)/2 {
+			st, _, err := restored.MarshalState()
+			if err != nil {
+				t.Fatal(err)
+			}
 			other := projections.NewPnL(reg, projections.PnLConfig{PaperCapital: domain.Rupees(5_00_000)})
 			if err := other.UnmarshalState(st); err == nil {
 				t.Fatal("a state folded with another capital is accepted")
@@ -325,8 +320,20 @@ func TestPnLAdopted(t *testing.T) {
 
 	// The same from a snapshot taken after the adoptions.
 	cut := 4
+	restored := pnlRestoredAt(t, b.evs, cut, last)
+	h1, _ := projections.Hash(p)
+	if h2, _ := projections.Hash(restored); h1 != h2 {
+		t.Fatalf("restored after the adoptions: hash %s, straight fold %s", h2, h1)
+	}
+}
+
+// pnlRestoredAt folds evs[:cut], snapshots the state, restores it into a
+// fresh projection and folds the rest up to last there: a restart from a
+// snapshot taken at cut.
+func pnlRestoredAt(t *testing.T, evs []eventstore.RecordedEvent, cut int, last eventstore.Position) *projections.PnL {
+	t.Helper()
 	first := projections.NewPnL(reg, projections.PnLConfig{})
-	first.Apply(b.evs[:cut], b.evs[cut-1].Position)
+	first.Apply(evs[:cut], evs[cut-1].Position)
 	st, _, err := first.MarshalState()
 	if err != nil {
 		t.Fatal(err)
@@ -335,9 +342,6 @@ func TestPnLAdopted(t *testing.T) {
 	if err := restored.UnmarshalState(st); err != nil {
 		t.Fatal(err)
 	}
-	restored.Apply(b.evs[cut:], last)
-	h1, _ := projections.Hash(p)
-	if h2, _ := projections.Hash(restored); h1 != h2 {
-		t.Fatalf("restored after the adoptions: hash %s, straight fold %s", h2, h1)
-	}
+	restored.Apply(evs[cut:], last)
+	return restored
 }
